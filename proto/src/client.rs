@@ -1,0 +1,204 @@
+//! The client ↔ master protocol (port 9421).
+//!
+//! A client sends [`ClientRequest`] frames and the master answers each with a
+//! [`ClientResponse`] frame carrying the same `id`, so one connection carries many requests
+//! at once and answers may come back out of order.
+//!
+//! Mutations ([`WriteOp`]) are Raft log entries. Each carries the caller's session id, a
+//! per-session sequence number, and the lowest sequence number the session still waits for
+//! (`first_incomplete`): the state machine keeps the replies of every sequence number at or
+//! above it, so a request retried after a failover gets its first reply back instead of being
+//! applied twice. Reads ([`ReadOp`]) go to the leader, which answers after confirming it still
+//! leads (linearizable reads).
+
+use serde::{Deserialize, Serialize};
+
+use crate::errno::Errno;
+use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode};
+
+/// Version of this protocol; a master refuses a client with another major version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One request from a client to a master.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientRequest {
+    /// Chosen by the client, echoed in the response.
+    pub id: u64,
+    pub body: RequestBody,
+}
+
+/// What a client asks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum RequestBody {
+    /// Open a new session. Answered with [`Reply::Session`] once committed.
+    OpenSession {
+        /// Free text for operators: host, mount point, tool name.
+        info: String,
+        protocol: u32,
+    },
+    /// Close a session: its open files are released. Answered with [`Reply::Done`].
+    CloseSession { session: u64 },
+    /// A mutation, exactly once per (`session`, `seq`).
+    Write {
+        session: u64,
+        seq: u64,
+        /// Lowest sequence number this session has not seen answered yet.
+        first_incomplete: u64,
+        creds: Creds,
+        op: WriteOp,
+    },
+    /// A linearizable read.
+    Read { creds: Creds, op: ReadOp },
+}
+
+/// Mutations: each becomes one Raft log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// Change attributes (chmod, chown, utimens, truncate). Reply: [`Reply::Attr`].
+    SetAttr { ino: Ino, set: SetAttr },
+    /// Create a file, fifo, socket or device node. `mode` carries the kind bits
+    /// (`S_IFREG` when 0) and the permission bits; `umask` is applied by the master.
+    /// Reply: [`Reply::Entry`].
+    MkNod { parent: Ino, name: Vec<u8>, mode: u32, umask: u32, rdev: u32 },
+    /// Create a regular file and open it (`O_CREAT`); with `exclusive`, EEXIST when it exists.
+    /// Reply: [`Reply::Entry`].
+    Create { parent: Ino, name: Vec<u8>, mode: u32, umask: u32, exclusive: bool },
+    /// Create a directory. Reply: [`Reply::Entry`].
+    MkDir { parent: Ino, name: Vec<u8>, mode: u32, umask: u32 },
+    /// Remove a non-directory name. Reply: [`Reply::Done`].
+    Unlink { parent: Ino, name: Vec<u8> },
+    /// Remove an empty directory. Reply: [`Reply::Done`].
+    RmDir { parent: Ino, name: Vec<u8> },
+    /// Rename, with `renameat2` flags. Reply: [`Reply::Done`].
+    Rename { parent: Ino, name: Vec<u8>, new_parent: Ino, new_name: Vec<u8>, flags: RenameFlags },
+    /// Make a hard link. Reply: [`Reply::Entry`].
+    Link { ino: Ino, new_parent: Ino, new_name: Vec<u8> },
+    /// Make a symbolic link. Reply: [`Reply::Entry`].
+    Symlink { parent: Ino, name: Vec<u8>, target: Vec<u8> },
+    /// Set an extended attribute. Reply: [`Reply::Done`].
+    SetXattr { ino: Ino, name: Vec<u8>, value: Vec<u8>, mode: XattrMode },
+    /// Remove an extended attribute. Reply: [`Reply::Done`].
+    RemoveXattr { ino: Ino, name: Vec<u8> },
+    /// Open a file: checks access for `flags` (O_ACCMODE, O_TRUNC) and records an open
+    /// reference for the session, so the file outlives an unlink until released.
+    /// Reply: [`Reply::Attr`].
+    Open { ino: Ino, flags: i32 },
+    /// Drop one open reference of the session. Reply: [`Reply::Done`].
+    Release { ino: Ino },
+    /// Set the goal (copies per chunk), of the inode or, with `recursive`, of a whole tree.
+    /// Reply: [`Reply::Count`] (inodes changed).
+    SetGoal { ino: Ino, goal: u8, recursive: bool },
+    /// Set the trash time in seconds, as `SetGoal`. Reply: [`Reply::Count`].
+    SetTrashTime { ino: Ino, seconds: u32, recursive: bool },
+}
+
+impl WriteOp {
+    /// A short name for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriteOp::SetAttr { .. } => "setattr",
+            WriteOp::MkNod { .. } => "mknod",
+            WriteOp::Create { .. } => "create",
+            WriteOp::MkDir { .. } => "mkdir",
+            WriteOp::Unlink { .. } => "unlink",
+            WriteOp::RmDir { .. } => "rmdir",
+            WriteOp::Rename { .. } => "rename",
+            WriteOp::Link { .. } => "link",
+            WriteOp::Symlink { .. } => "symlink",
+            WriteOp::SetXattr { .. } => "setxattr",
+            WriteOp::RemoveXattr { .. } => "removexattr",
+            WriteOp::Open { .. } => "open",
+            WriteOp::Release { .. } => "release",
+            WriteOp::SetGoal { .. } => "setgoal",
+            WriteOp::SetTrashTime { .. } => "settrashtime",
+        }
+    }
+}
+
+/// Reads: answered from the leader's state machine after a leadership check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadOp {
+    /// Find a name in a directory (needs search permission). Reply: [`Reply::Entry`].
+    Lookup { parent: Ino, name: Vec<u8> },
+    /// Reply: [`Reply::Attr`].
+    GetAttr { ino: Ino },
+    /// List a directory from a cookie (0 = start; "." and ".." come first), at most
+    /// `max_entries`; with `plus`, attributes too. Reply: [`Reply::Dir`].
+    ReadDir { ino: Ino, offset: u64, max_entries: u32, plus: bool },
+    /// Reply: [`Reply::Data`].
+    ReadLink { ino: Ino },
+    /// Reply: [`Reply::Data`] (ENODATA when absent).
+    GetXattr { ino: Ino, name: Vec<u8> },
+    /// Reply: [`Reply::Names`].
+    ListXattr { ino: Ino },
+    /// Reply: [`Reply::StatFs`].
+    StatFs,
+    /// `access(2)`: `mask` of R_OK=4, W_OK=2, X_OK=1. Reply: [`Reply::Done`].
+    Access { ino: Ino, mask: u32 },
+    /// A hash of the whole replicated namespace and the log index it reflects, for checking
+    /// that replicas agree. Reply: [`Reply::Digest`].
+    Digest,
+}
+
+impl ReadOp {
+    /// A short name for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReadOp::Lookup { .. } => "lookup",
+            ReadOp::GetAttr { .. } => "getattr",
+            ReadOp::ReadDir { .. } => "readdir",
+            ReadOp::ReadLink { .. } => "readlink",
+            ReadOp::GetXattr { .. } => "getxattr",
+            ReadOp::ListXattr { .. } => "listxattr",
+            ReadOp::StatFs => "statfs",
+            ReadOp::Access { .. } => "access",
+            ReadOp::Digest => "digest",
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Done,
+    /// A new or found directory entry: the inode's attributes.
+    Entry(Attr),
+    Attr(Attr),
+    Dir(Vec<DirEntry>),
+    Data(Vec<u8>),
+    Names(Vec<Vec<u8>>),
+    StatFs(StatFs),
+    Count(u64),
+    Session(u64),
+    Digest {
+        applied_index: u64,
+        digest: String,
+    },
+}
+
+/// The outcome of an operation: a reply or a POSIX error.
+pub type OpResult = Result<Reply, Errno>;
+
+/// One response from a master.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientResponse {
+    /// The `id` of the request answered.
+    pub id: u64,
+    pub body: ResponseBody,
+}
+
+/// How a master answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ResponseBody {
+    /// The operation ran (or had run before: an exactly-once replay).
+    Result(OpResult),
+    /// This master does not lead. `leader` is the client address of the leader it knows, if any.
+    NotLeader { leader: Option<String> },
+    /// This master leads but could not commit or confirm leadership in time (no quorum).
+    /// The operation may still commit later; retry with the same session and sequence number.
+    Unavailable { reason: String },
+    /// The session is unknown (expired or never opened): open a new one.
+    SessionUnknown,
+    /// The request was malformed or not allowed (e.g. a protocol version mismatch).
+    Refused { reason: String },
+}

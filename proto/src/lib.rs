@@ -1,0 +1,11 @@
+//! Wire types and framing shared by every RaftMFS role.
+//!
+//! Every message of a protocol lives in one file: [`client`] holds the client ↔ master
+//! protocol (port 9421). [`frame`] holds the framing that every TCP protocol of ours uses.
+
+pub mod client;
+pub mod errno;
+pub mod frame;
+pub mod meta;
+
+pub use errno::Errno;
