@@ -1,0 +1,71 @@
+//! MooseFS per-inode settings: goal (copies per chunk) and trash time, on one inode or a
+//! whole tree (`mfssetgoal -r`, `mfssettrashtime -r`).
+
+use proto::client::{OpResult, Reply};
+use proto::meta::Ino;
+use proto::Errno;
+
+use super::inode::Inode;
+use super::{perm, Namespace, OpContext};
+
+/// Smallest goal accepted.
+pub const MIN_GOAL: u8 = 1;
+/// Largest goal accepted, as MooseFS.
+pub const MAX_GOAL: u8 = 9;
+
+impl Namespace {
+    /// Set the goal (1..=9, else EINVAL). Reply: how many inodes changed.
+    pub(super) fn set_goal(&mut self, ctx: &OpContext, ino: Ino, goal: u8, recursive: bool) -> OpResult {
+        self.inode(ino)?;
+        if !(MIN_GOAL..=MAX_GOAL).contains(&goal) {
+            return Err(Errno::EINVAL);
+        }
+        self.set_on_tree(ctx, ino, recursive, |i| std::mem::replace(&mut i.goal, goal) != goal)
+    }
+
+    /// Set the trash time in seconds (0: deleted files are freed at once).
+    pub(super) fn set_trash_time(&mut self, ctx: &OpContext, ino: Ino, seconds: u32, recursive: bool) -> OpResult {
+        self.set_on_tree(ctx, ino, recursive, |i| std::mem::replace(&mut i.trash_time, seconds) != seconds)
+    }
+
+    /// Apply `change` (true when it changed something) to `ino`, or with `recursive` to every
+    /// inode below it too. Only the owner or root may (EPERM on `ino`); below it, inodes the
+    /// caller does not own are skipped. Changed inodes get ctime = now.
+    fn set_on_tree(
+        &mut self,
+        ctx: &OpContext,
+        ino: Ino,
+        recursive: bool,
+        change: impl Fn(&mut Inode) -> bool,
+    ) -> OpResult {
+        let top = self.inode(ino)?;
+        if !perm::owner_or_root(&ctx.creds, top) {
+            return Err(Errno::EPERM);
+        }
+        let targets = if recursive { self.subtree(ino) } else { vec![ino] };
+        let mut changed = 0;
+        for target in targets {
+            if let Some(i) = self.inodes.get_mut(&target) {
+                if perm::owner_or_root(&ctx.creds, i) && change(i) {
+                    i.ctime = ctx.now;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(Reply::Count(changed))
+    }
+
+    /// `ino` and every inode below it, parents before children, each directory's entries in
+    /// name order. A file with several names below `ino` appears more than once.
+    fn subtree(&self, ino: Ino) -> Vec<Ino> {
+        let mut out = Vec::new();
+        let mut stack = vec![ino];
+        while let Some(cur) = stack.pop() {
+            out.push(cur);
+            if let Some(d) = self.inodes.get(&cur).and_then(|i| i.as_dir()) {
+                stack.extend(d.entries.values().rev().map(|s| s.ino));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,263 @@
+//! The metadata namespace: the deterministic state machine every master applies.
+//!
+//! [`Namespace`] holds every inode (files, directories, symlinks, special files), the
+//! directory entries, the chunk table, the trash and the open-file references. Every mutation
+//! arrives as one [`WriteOp`] inside a Raft entry, together with an [`OpContext`] that the
+//! leader fixed (time, credentials, session): applying the same entries in the same order gives
+//! the same state on every master, byte for byte ([`Namespace::digest`]). An operation that
+//! fails leaves the namespace exactly as it was: each one validates everything first and only
+//! then mutates.
+//!
+//! Semantics follow Linux (ext4) closely enough for pjdfstest: permission checks as
+//! `generic_permission`, the sticky-directory rule, setgid inheritance, suid/sgid clearing on
+//! chown and truncate, `renameat2` flags. Deleted files go to the trash (MooseFS), or are kept
+//! "sustained" while a session still has them open.
+//!
+//! Submodules hold one concern each: [`inode`] and [`dir`] the stored types, [`entries`] the
+//! bookkeeping of adding and removing names, [`names`] name validation, [`perm`] permission
+//! rules, then one module per family of operations
+//! ([`create`], [`remove`], [`rename`], [`setattr`], [`goal`], [`xattr`], [`open`],
+//! [`read`]) and [`trash`] for what happens to an inode whose last name is gone.
+
+mod create;
+mod dir;
+mod entries;
+mod goal;
+mod inode;
+mod names;
+mod open;
+mod perm;
+mod read;
+mod remove;
+mod rename;
+mod setattr;
+mod trash;
+mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proto::client::{OpResult, ReadOp, WriteOp};
+use proto::meta::{Attr, Creds, Ino, Timestamp, ROOT_INODE};
+use proto::Errno;
+use serde::{Deserialize, Serialize};
+
+use dir::Dir;
+use inode::{Body, ChunkMeta, Inode};
+use trash::TrashEntry;
+
+/// Goal (copies per chunk) of the root directory, which every new inode inherits from its
+/// parent. MooseFS 3.0 defaults to 2 copies; we start at 1 so a one-chunkserver cluster is not
+/// permanently under goal. A later config key (or `mfssetgoal -r /`) raises it.
+pub const DEFAULT_GOAL: u8 = 1;
+
+/// Trash time (seconds) of the root directory, inherited like the goal: MooseFS's default of
+/// one day, so a deleted file can be recovered from the meta tree for 24 hours.
+pub const DEFAULT_TRASH_TIME: u32 = 86400;
+
+/// What the leader fixed inside the Raft entry. The namespace never reads a clock or a random
+/// source: everything time- or caller-dependent comes from here.
+#[derive(Clone, Debug)]
+pub struct OpContext {
+    /// The time the leader assigned to this operation.
+    pub now: Timestamp,
+    /// Who asks.
+    pub creds: Creds,
+    /// The client session the operation belongs to (owner of open references).
+    pub session: u64,
+}
+
+/// The whole replicated namespace.
+///
+/// Every collection is a `BTreeMap`/`BTreeSet`/`Vec`, so the bincode encoding is canonical:
+/// equal states encode to equal bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Namespace {
+    /// Every inode that exists: reachable by name, in the trash, or sustained (open).
+    inodes: BTreeMap<Ino, Inode>,
+    /// Next inode number to hand out; numbers are never reused.
+    next_ino: Ino,
+    /// Every chunk a file refers to, with its version.
+    chunks: BTreeMap<u64, ChunkMeta>,
+    /// Next chunk id to hand out (chunk allocation comes with the data path).
+    next_chunk_id: u64,
+    /// Chunks no file refers to any more, waiting for the chunk deletion loop.
+    chunks_to_delete: BTreeSet<u64>,
+    /// Deleted files kept until their expiry, by inode.
+    trash: BTreeMap<Ino, TrashEntry>,
+    /// The trash ordered by expiry, for purging and [`Namespace::next_trash_expiry`].
+    trash_by_expiry: BTreeSet<(Timestamp, Ino)>,
+    /// Inodes without a name that stay because a session still has them open.
+    sustained: BTreeSet<Ino>,
+    /// Open references: (session, inode) → how many opens the session has not released.
+    open_refs: BTreeMap<(u64, Ino), u32>,
+    /// Total open references per inode over all sessions (an index of `open_refs`).
+    open_by_inode: BTreeMap<Ino, u32>,
+}
+
+impl Namespace {
+    // ---- Public interface ----
+
+    /// An empty file system: only the root directory (inode 1, mode 0755, owned by root),
+    /// with [`DEFAULT_GOAL`] and [`DEFAULT_TRASH_TIME`].
+    pub fn new(now: Timestamp) -> Self {
+        let root = Inode {
+            perm: 0o755,
+            uid: 0,
+            gid: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            nlink: 2,
+            size: 0,
+            rdev: 0,
+            goal: DEFAULT_GOAL,
+            trash_time: DEFAULT_TRASH_TIME,
+            xattrs: BTreeMap::new(),
+            body: Body::Dir(Dir::new(ROOT_INODE, Vec::new())),
+        };
+        Namespace {
+            inodes: BTreeMap::from([(ROOT_INODE, root)]),
+            next_ino: ROOT_INODE + 1,
+            chunks: BTreeMap::new(),
+            next_chunk_id: 1,
+            chunks_to_delete: BTreeSet::new(),
+            trash: BTreeMap::new(),
+            trash_by_expiry: BTreeSet::new(),
+            sustained: BTreeSet::new(),
+            open_refs: BTreeMap::new(),
+            open_by_inode: BTreeMap::new(),
+        }
+    }
+
+    /// Apply one mutation. Deterministic; on `Err` the namespace is unchanged.
+    pub fn apply_write(&mut self, ctx: &OpContext, op: &WriteOp) -> OpResult {
+        match op {
+            WriteOp::SetAttr { ino, set } => self.setattr(ctx, *ino, set),
+            WriteOp::MkNod { parent, name, mode, umask, rdev } => self.mknod(ctx, *parent, name, *mode, *umask, *rdev),
+            WriteOp::Create { parent, name, mode, umask, exclusive } => {
+                self.create(ctx, *parent, name, *mode, *umask, *exclusive)
+            }
+            WriteOp::MkDir { parent, name, mode, umask } => self.mkdir(ctx, *parent, name, *mode, *umask),
+            WriteOp::Unlink { parent, name } => self.unlink(ctx, *parent, name),
+            WriteOp::RmDir { parent, name } => self.rmdir(ctx, *parent, name),
+            WriteOp::Rename { parent, name, new_parent, new_name, flags } => {
+                self.rename(ctx, *parent, name, *new_parent, new_name, *flags)
+            }
+            WriteOp::Link { ino, new_parent, new_name } => self.link(ctx, *ino, *new_parent, new_name),
+            WriteOp::Symlink { parent, name, target } => self.symlink(ctx, *parent, name, target),
+            WriteOp::SetXattr { ino, name, value, mode } => self.setxattr(ctx, *ino, name, value, *mode),
+            WriteOp::RemoveXattr { ino, name } => self.removexattr(ctx, *ino, name),
+            WriteOp::Open { ino, flags } => self.open(ctx, *ino, *flags),
+            WriteOp::Release { ino } => self.release(ctx, *ino),
+            WriteOp::SetGoal { ino, goal, recursive } => self.set_goal(ctx, *ino, *goal, *recursive),
+            WriteOp::SetTrashTime { ino, seconds, recursive } => self.set_trash_time(ctx, *ino, *seconds, *recursive),
+        }
+    }
+
+    /// Answer a read. [`ReadOp::Digest`] is answered a layer above (it needs the applied
+    /// index): here it is `ENOSYS`.
+    pub fn read(&self, creds: &Creds, op: &ReadOp) -> OpResult {
+        match op {
+            ReadOp::Lookup { parent, name } => self.lookup(creds, *parent, name),
+            ReadOp::GetAttr { ino } => self.getattr(*ino),
+            ReadOp::ReadDir { ino, offset, max_entries, plus } => {
+                self.readdir(creds, *ino, *offset, *max_entries, *plus)
+            }
+            ReadOp::ReadLink { ino } => self.readlink(*ino),
+            ReadOp::GetXattr { ino, name } => self.getxattr(creds, *ino, name),
+            ReadOp::ListXattr { ino } => self.listxattr(creds, *ino),
+            ReadOp::StatFs => self.statfs(),
+            ReadOp::Access { ino, mask } => self.access(creds, *ino, *mask),
+            ReadOp::Digest => Err(Errno::ENOSYS),
+        }
+    }
+
+    /// Drop every open reference `session` holds (the session closed or expired). Inodes
+    /// that were kept only for those references (deleted while open) are freed.
+    pub fn release_session(&mut self, session: u64, _now: Timestamp) {
+        self.release_all_of_session(session);
+    }
+
+    /// Remove trash entries whose expiry is `<= now`; returns how many left the trash. An
+    /// expired entry still open is not freed yet: it becomes sustained and is freed with its
+    /// last release (so it no longer counts for [`Namespace::next_trash_expiry`]).
+    pub fn purge_trash(&mut self, now: Timestamp) -> u64 {
+        self.purge_expired(now)
+    }
+
+    /// The earliest expiry in the trash, so the leader knows when to propose a purge.
+    pub fn next_trash_expiry(&self) -> Option<Timestamp> {
+        self.trash_by_expiry.first().map(|(t, _)| *t)
+    }
+
+    /// Number of inodes, including those in the trash and sustained ones.
+    pub fn inode_count(&self) -> u64 {
+        self.inodes.len() as u64
+    }
+
+    /// Hex SHA-256 of the bincode encoding of the namespace (the same bytes as
+    /// `proto::frame::encode`, streamed so a large namespace needs no second copy in memory).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+
+        /// Feeds encoded bytes straight into the hash.
+        struct HashWriter(sha2::Sha256);
+        impl std::io::Write for HashWriter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let mut w = HashWriter(sha2::Sha256::new());
+        match bincode::serde::encode_into_std_write(self, &mut w, bincode::config::standard()) {
+            Ok(_) => w.0.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            // Encoding plain maps and integers cannot fail; if it ever did, every replica
+            // would fail the same way and report the same text.
+            Err(e) => format!("unencodable namespace: {e}"),
+        }
+    }
+
+    /// Chunk ids freed by truncate or delete, for the chunk deletion loop.
+    pub fn chunks_to_delete(&self) -> &BTreeSet<u64> {
+        &self.chunks_to_delete
+    }
+
+    // ---- Helpers shared by the operation modules ----
+
+    /// The inode `ino`, or ENOENT.
+    fn inode(&self, ino: Ino) -> Result<&Inode, Errno> {
+        self.inodes.get(&ino).ok_or(Errno::ENOENT)
+    }
+
+    /// The attributes of `ino`, or ENOENT.
+    fn attr(&self, ino: Ino) -> Result<Attr, Errno> {
+        Ok(self.inode(ino)?.attr(ino))
+    }
+
+    /// The directory `ino` as a place to add or remove names: ENOENT when it does not exist
+    /// or was removed (a removed directory stays while open, but takes no new names),
+    /// ENOTDIR when it is not a directory.
+    fn live_dir(&self, ino: Ino) -> Result<(&Inode, &Dir), Errno> {
+        let inode = self.inode(ino)?;
+        let dir = inode.as_dir().ok_or(Errno::ENOTDIR)?;
+        if inode.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        Ok((inode, dir))
+    }
+
+    /// Run `f` on inode `ino` if it exists. Mutations call this only after validating that
+    /// it does, so the `None` case never happens; it keeps the code free of panics.
+    fn with_inode(&mut self, ino: Ino, f: impl FnOnce(&mut Inode)) {
+        if let Some(inode) = self.inodes.get_mut(&ino) {
+            f(inode);
+        }
+    }
+}
