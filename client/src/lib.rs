@@ -1,0 +1,13 @@
+//! RaftMFS client library, used by `mfsmount` and the tools.
+//!
+//! [`MasterClient`] finds the leader from a list of master addresses, follows redirects,
+//! and retries across leader changes with the same session and sequence number, so a
+//! mutation is applied exactly once; it gives up with [`ClientError::NoQuorum`] when no
+//! leader answers within the operation deadline.
+
+pub mod conn;
+pub mod error;
+pub mod master_client;
+
+pub use error::ClientError;
+pub use master_client::{ClientConfig, MasterClient};

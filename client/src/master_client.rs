@@ -1,0 +1,303 @@
+//! The metadata client: leader discovery, redirects, exactly-once retries, deadlines.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proto::client::{OpResult, ReadOp, Reply, RequestBody, ResponseBody, WriteOp, PROTOCOL_VERSION};
+use proto::meta::{Attr, Creds, DirEntry, Ino};
+
+use crate::conn::MasterConn;
+use crate::error::ClientError;
+
+/// Default client port of a master.
+pub const DEFAULT_MASTER_PORT: u16 = 9421;
+
+/// Longest pause between attempts while looking for a leader.
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
+/// First pause between attempts.
+const MIN_BACKOFF: Duration = Duration::from_millis(20);
+
+/// How a client reaches the masters.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Master client addresses, `host[:port]` (port 9421 when absent).
+    pub masters: Vec<String>,
+    /// Give up an operation with `NoQuorum` after this long without an answer.
+    pub op_timeout: Duration,
+    /// Longest wait for one answer from one master before trying again.
+    pub call_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Free text recorded with the session (host, mount point, tool).
+    pub info: String,
+}
+
+impl ClientConfig {
+    /// Defaults for a list of masters: a minute per operation, as a mount would want.
+    pub fn new(masters: &[&str]) -> Self {
+        ClientConfig {
+            masters: masters.iter().map(|s| s.to_string()).collect(),
+            op_timeout: Duration::from_secs(60),
+            call_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(1),
+            info: String::from("raftmfs client"),
+        }
+    }
+}
+
+fn with_port(a: &str) -> String {
+    if a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        a.to_string()
+    } else {
+        format!("{a}:{DEFAULT_MASTER_PORT}")
+    }
+}
+
+/// A session with the master group.
+pub struct MasterClient {
+    cfg: ClientConfig,
+    masters: Vec<String>,
+    session: u64,
+    conn: tokio::sync::Mutex<Option<Arc<MasterConn>>>,
+    hint: Mutex<Option<String>>,
+    next_addr: AtomicUsize,
+    next_seq: AtomicU64,
+    inflight: Mutex<BTreeSet<u64>>,
+}
+
+/// What one attempt produced: a final answer or a reason to try again.
+enum Attempt {
+    Done(Result<OpResult, ClientError>),
+    Retry(String),
+}
+
+impl MasterClient {
+    /// Find the leader and open a session.
+    pub async fn connect(cfg: ClientConfig) -> Result<MasterClient, ClientError> {
+        let masters: Vec<String> = cfg.masters.iter().map(|a| with_port(a.trim())).filter(|a| !a.is_empty()).collect();
+        if masters.is_empty() {
+            return Err(ClientError::Config("no master address given".into()));
+        }
+        let mut c = MasterClient {
+            cfg,
+            masters,
+            session: 0,
+            conn: tokio::sync::Mutex::new(None),
+            hint: Mutex::new(None),
+            next_addr: AtomicUsize::new(0),
+            next_seq: AtomicU64::new(1),
+            inflight: Mutex::new(BTreeSet::new()),
+        };
+        let info = c.cfg.info.clone();
+        // Opening a session is not idempotent, but a duplicate only leaves an idle session
+        // that expires; the id we keep is the one we were answered.
+        match c.call(|| RequestBody::OpenSession { info: info.clone(), protocol: PROTOCOL_VERSION }).await? {
+            Ok(Reply::Session(id)) => c.session = id,
+            Ok(other) => return Err(ClientError::Protocol(format!("open session answered {other:?}"))),
+            Err(e) => return Err(ClientError::Errno(e)),
+        }
+        tracing::debug!(session = c.session, "session opened");
+        Ok(c)
+    }
+
+    /// This client's session id.
+    pub fn session_id(&self) -> u64 {
+        self.session
+    }
+
+    /// Run a mutation exactly once, retrying across leader changes until the deadline.
+    pub async fn write(&self, creds: &Creds, op: WriteOp) -> Result<Reply, ClientError> {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(seq);
+        let session = self.session;
+        let result = self
+            .call(|| {
+                let first_incomplete =
+                    self.inflight.lock().unwrap_or_else(|e| e.into_inner()).first().copied().unwrap_or(seq);
+                RequestBody::Write { session, seq, first_incomplete, creds: creds.clone(), op: op.clone() }
+            })
+            .await;
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        result?.map_err(ClientError::Errno)
+    }
+
+    /// A linearizable read from the leader.
+    pub async fn read(&self, creds: &Creds, op: ReadOp) -> Result<Reply, ClientError> {
+        self.call(|| RequestBody::Read { creds: creds.clone(), op: op.clone() }).await?.map_err(ClientError::Errno)
+    }
+
+    /// Close the session (its open files are released).
+    pub async fn close(&self) -> Result<(), ClientError> {
+        let session = self.session;
+        self.call(|| RequestBody::CloseSession { session }).await?.map_err(ClientError::Errno)?;
+        Ok(())
+    }
+
+    async fn current_conn(&self) -> Result<Arc<MasterConn>, String> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if !c.is_broken() {
+                return Ok(c.clone());
+            }
+        }
+        *guard = None;
+        let hinted = self.hint.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let addr = hinted.unwrap_or_else(|| {
+            let i = self.next_addr.load(Ordering::Relaxed) % self.masters.len();
+            self.masters[i].clone()
+        });
+        match MasterConn::connect(&addr, self.cfg.connect_timeout).await {
+            Ok(c) => {
+                *guard = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                self.next_addr.fetch_add(1, Ordering::Relaxed);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn drop_conn(&self, conn: &Arc<MasterConn>, rotate: bool) {
+        let mut guard = self.conn.lock().await;
+        if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *guard = None;
+        }
+        if rotate {
+            self.next_addr.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn attempt(&self, body: RequestBody, remaining: Duration) -> Attempt {
+        let conn = match self.current_conn().await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Retry(e),
+        };
+        match conn.call(body, self.cfg.call_timeout.min(remaining)).await {
+            Err(e) => {
+                self.drop_conn(&conn, true).await;
+                Attempt::Retry(e.to_string())
+            }
+            Ok(ResponseBody::Result(r)) => Attempt::Done(Ok(r)),
+            Ok(ResponseBody::NotLeader { leader: Some(addr) }) if addr != conn.addr => {
+                *self.hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr.clone());
+                self.drop_conn(&conn, false).await;
+                Attempt::Retry(format!("{} is not the leader; redirected to {addr}", conn.addr))
+            }
+            Ok(ResponseBody::NotLeader { .. }) => {
+                self.drop_conn(&conn, true).await;
+                Attempt::Retry(format!("{} knows no leader (election in progress or no quorum)", conn.addr))
+            }
+            Ok(ResponseBody::Unavailable { reason }) => Attempt::Retry(format!("{}: {reason}", conn.addr)),
+            Ok(ResponseBody::SessionUnknown) => Attempt::Done(Err(ClientError::SessionLost(self.session))),
+            Ok(ResponseBody::Refused { reason }) => Attempt::Done(Err(ClientError::Refused(reason))),
+        }
+    }
+
+    /// Send a request until a master answers it for good, or the deadline passes.
+    async fn call(&self, body: impl Fn() -> RequestBody) -> Result<OpResult, ClientError> {
+        let start = Instant::now();
+        let deadline = start + self.cfg.op_timeout;
+        let mut backoff = MIN_BACKOFF;
+        let mut redirects_in_a_row = 0;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::NoQuorum { waited: now - start, last: "deadline passed".into() });
+            }
+            match self.attempt(body(), deadline - now).await {
+                Attempt::Done(r) => return r,
+                Attempt::Retry(reason) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(ClientError::NoQuorum { waited: now - start, last: reason });
+                    }
+                    tracing::debug!(%reason, "retrying");
+                    // Follow one fresh redirect at once; otherwise back off.
+                    if reason.contains("redirected") && redirects_in_a_row == 0 {
+                        redirects_in_a_row += 1;
+                        continue;
+                    }
+                    redirects_in_a_row = 0;
+                    tokio::time::sleep(backoff.min(deadline - now)).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    // ---- Conveniences over `write` and `read` ----
+
+    /// Look a name up in a directory.
+    pub async fn lookup(&self, creds: &Creds, parent: Ino, name: &[u8]) -> Result<Attr, ClientError> {
+        expect_attr(self.read(creds, ReadOp::Lookup { parent, name: name.to_vec() }).await?)
+    }
+
+    pub async fn getattr(&self, creds: &Creds, ino: Ino) -> Result<Attr, ClientError> {
+        expect_attr(self.read(creds, ReadOp::GetAttr { ino }).await?)
+    }
+
+    pub async fn mkdir(&self, creds: &Creds, parent: Ino, name: &[u8], mode: u32) -> Result<Attr, ClientError> {
+        expect_attr(self.write(creds, WriteOp::MkDir { parent, name: name.to_vec(), mode, umask: 0o022 }).await?)
+    }
+
+    /// Create a regular file exclusively (O_CREAT|O_EXCL), then release it.
+    pub async fn create(&self, creds: &Creds, parent: Ino, name: &[u8], mode: u32) -> Result<Attr, ClientError> {
+        let attr = expect_attr(
+            self.write(creds, WriteOp::Create { parent, name: name.to_vec(), mode, umask: 0o022, exclusive: true })
+                .await?,
+        )?;
+        self.write(creds, WriteOp::Release { ino: attr.ino }).await?;
+        Ok(attr)
+    }
+
+    pub async fn unlink(&self, creds: &Creds, parent: Ino, name: &[u8]) -> Result<(), ClientError> {
+        self.write(creds, WriteOp::Unlink { parent, name: name.to_vec() }).await.map(|_| ())
+    }
+
+    pub async fn rmdir(&self, creds: &Creds, parent: Ino, name: &[u8]) -> Result<(), ClientError> {
+        self.write(creds, WriteOp::RmDir { parent, name: name.to_vec() }).await.map(|_| ())
+    }
+
+    pub async fn rename(
+        &self,
+        creds: &Creds,
+        parent: Ino,
+        name: &[u8],
+        new_parent: Ino,
+        new_name: &[u8],
+    ) -> Result<(), ClientError> {
+        let op = WriteOp::Rename {
+            parent,
+            name: name.to_vec(),
+            new_parent,
+            new_name: new_name.to_vec(),
+            flags: Default::default(),
+        };
+        self.write(creds, op).await.map(|_| ())
+    }
+
+    /// Every entry of a directory (without "." and ".."), following cookies.
+    pub async fn readdir_all(&self, creds: &Creds, ino: Ino) -> Result<Vec<DirEntry>, ClientError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let batch = match self.read(creds, ReadOp::ReadDir { ino, offset, max_entries: 1000, plus: false }).await? {
+                Reply::Dir(d) => d,
+                other => return Err(ClientError::Protocol(format!("readdir answered {other:?}"))),
+            };
+            let Some(last) = batch.last() else { break };
+            offset = last.cookie;
+            out.extend(batch.into_iter().filter(|e| e.name != b"." && e.name != b".."));
+        }
+        Ok(out)
+    }
+}
+
+fn expect_attr(r: Reply) -> Result<Attr, ClientError> {
+    match r {
+        Reply::Entry(a) | Reply::Attr(a) => Ok(a),
+        other => Err(ClientError::Protocol(format!("expected attributes, got {other:?}"))),
+    }
+}

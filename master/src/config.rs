@@ -1,0 +1,357 @@
+//! `mfsmaster.cfg`: the MooseFS configuration format (`KEY = VALUE`, `#` comments).
+//!
+//! MooseFS keys keep their names and meaning; our own keys are the Raft ones. Unknown keys
+//! are warned about, not fatal, as in MooseFS, so a MooseFS configuration carries over.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default ports (MooseFS numbering; 9419 carries Raft between masters instead of metaloggers).
+pub const DEFAULT_RAFT_PORT: u16 = 9419;
+pub const DEFAULT_CS_PORT: u16 = 9420;
+pub const DEFAULT_CLIENT_PORT: u16 = 9421;
+pub const DEFAULT_HTTP_PORT: u16 = 9425;
+
+/// Keys MooseFS defines that this master accepts but does not act on (yet): silently taken.
+const KNOWN_MOOSEFS_KEYS: &[&str] = &[
+    "WORKING_USER",
+    "WORKING_GROUP",
+    "SYSLOG_IDENT",
+    "LOCK_MEMORY",
+    "NICE_LEVEL",
+    "FILE_UMASK",
+    "LIMIT_GLIBC_MALLOC_ARENAS",
+    "DISABLE_OOM_KILLER",
+    "BACK_LOGS",
+    "BACK_META_KEEP_PREVIOUS",
+    "METADATA_SAVE_FREQ",
+    "CHANGELOG_PRESERVE_SECONDS",
+    "MISSING_LOG_CAPACITY",
+    "REPLICATIONS_DELAY_INIT",
+    "REPLICATIONS_DELAY_DISCONNECT",
+    "CHUNKS_LOOP_MAX_CPS",
+    "CHUNKS_LOOP_MIN_TIME",
+    "CHUNKS_SOFT_DEL_LIMIT",
+    "CHUNKS_HARD_DEL_LIMIT",
+    "CHUNKS_WRITE_REP_LIMIT",
+    "CHUNKS_READ_REP_LIMIT",
+    "ACCEPTABLE_PERCENTAGE_DIFFERENCE",
+    "ACCEPTABLE_DIFFERENCE",
+    "CS_HEAVY_LOAD_THRESHOLD",
+    "CS_HEAVY_LOAD_RATIO_THRESHOLD",
+    "PRIORITY_QUEUES_LENGTH",
+    "MATOML_LISTEN_HOST",
+    "MATOML_LISTEN_PORT",
+    "MATOCS_LISTEN_HOST",
+    "MATOCS_LISTEN_PORT",
+    "MATOCL_LISTEN_HOST",
+    "MATOCL_LISTEN_PORT",
+    "MATOCU_LISTEN_HOST",
+    "MATOCU_LISTEN_PORT",
+    "DATA_PATH",
+    "EXPORTS_FILENAME",
+    "TOPOLOGY_FILENAME",
+    "CUSTOM_GOALS_FILENAME",
+    "SESSION_SUSTAIN_TIME",
+    "ATIME_MODE",
+    "NO_ATIME",
+    "AUTH_CODE",
+];
+
+/// Our own keys (Raft and HTTP).
+const RAFTMFS_KEYS: &[&str] = &[
+    "RAFT_NODE_ID",
+    "RAFT_PEERS",
+    "RAFT_HEARTBEAT_MS",
+    "RAFT_ELECTION_TIMEOUT_MIN_MS",
+    "RAFT_ELECTION_TIMEOUT_MAX_MS",
+    "RAFT_SNAPSHOT_LOGS",
+    "RAFT_LOGS_KEEP",
+    "COMMIT_TIMEOUT_MS",
+    "HTTP_LISTEN_HOST",
+    "HTTP_LISTEN_PORT",
+    "LOG_LEVEL",
+];
+
+/// A config file problem: which line, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("line {line}: {msg}")]
+    Line { line: usize, msg: String },
+    #[error("{key}: {msg}")]
+    Value { key: String, msg: String },
+}
+
+/// One master of the Raft group, as `RAFT_PEERS` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub id: u64,
+    pub host: String,
+    pub raft_port: u16,
+    pub client_port: u16,
+    pub http_port: u16,
+}
+
+impl Peer {
+    pub fn raft_addr(&self) -> String {
+        format!("{}:{}", self.host, self.raft_port)
+    }
+    pub fn client_addr(&self) -> String {
+        format!("{}:{}", self.host, self.client_port)
+    }
+    pub fn http_addr(&self) -> String {
+        format!("{}:{}", self.host, self.http_port)
+    }
+}
+
+/// The parsed `mfsmaster.cfg`.
+#[derive(Clone, Debug)]
+pub struct MasterConfig {
+    pub data_path: PathBuf,
+    pub exports_filename: PathBuf,
+    pub node_id: u64,
+    pub peers: Vec<Peer>,
+    /// Listen address for Raft peers (`MATOML_LISTEN_*`).
+    pub raft_listen: String,
+    /// Listen address for chunkservers (`MATOCS_LISTEN_*`).
+    pub cs_listen: String,
+    /// Listen address for clients (`MATOCL_LISTEN_*`, or the older `MATOCU_LISTEN_*`).
+    pub client_listen: String,
+    /// Listen address for HTTP: health, metrics, status.
+    pub http_listen: String,
+    pub heartbeat: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_logs: u64,
+    /// Log entries kept behind a snapshot (lets a slightly lagging peer catch up from the log).
+    pub logs_keep: u64,
+    /// How long the leader waits for a commit or a leadership check before answering
+    /// "unavailable" (no quorum); the client retries.
+    pub commit_timeout: Duration,
+    /// Seconds an idle client session is kept (`SESSION_SUSTAIN_TIME`).
+    pub session_sustain: Duration,
+    pub log_level: String,
+}
+
+fn parse_kv(text: &str) -> Result<BTreeMap<String, (usize, String)>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(ConfigError::Line { line: i + 1, msg: format!("expected KEY = VALUE, got {raw:?}") });
+        };
+        let key = k.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ConfigError::Line { line: i + 1, msg: format!("bad key {key:?}") });
+        }
+        map.insert(key.to_string(), (i + 1, v.trim().to_string()));
+    }
+    Ok(map)
+}
+
+fn num<T: std::str::FromStr>(map: &BTreeMap<String, (usize, String)>, key: &str, default: T) -> Result<T, ConfigError> {
+    match map.get(key) {
+        None => Ok(default),
+        Some((line, v)) => {
+            v.parse().map_err(|_| ConfigError::Line { line: *line, msg: format!("{key}: {v:?} is not a valid number") })
+        }
+    }
+}
+
+fn listen(
+    map: &BTreeMap<String, (usize, String)>,
+    prefixes: &[&str],
+    default_port: u16,
+) -> Result<String, ConfigError> {
+    let mut host = "*".to_string();
+    let mut port = default_port;
+    for p in prefixes.iter().rev() {
+        if let Some((_, h)) = map.get(&format!("{p}_LISTEN_HOST")) {
+            host = h.clone();
+        }
+        port = num(map, &format!("{p}_LISTEN_PORT"), port)?;
+    }
+    let host = if host == "*" { "0.0.0.0".to_string() } else { host };
+    Ok(format!("{host}:{port}"))
+}
+
+/// Parse `RAFT_PEERS`: comma-separated `ID@HOST[:RAFTPORT[:CLIENTPORT[:HTTPPORT]]]`.
+pub fn parse_peers(s: &str) -> Result<Vec<Peer>, String> {
+    let mut peers: Vec<Peer> = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (id, rest) = item.split_once('@').ok_or_else(|| format!("{item:?}: expected ID@HOST[:PORTS]"))?;
+        let id: u64 = id.trim().parse().map_err(|_| format!("{item:?}: bad node id"))?;
+        if id == 0 {
+            return Err(format!("{item:?}: node ids start at 1"));
+        }
+        let mut parts = rest.split(':');
+        let host = parts.next().unwrap_or("").trim().to_string();
+        if host.is_empty() {
+            return Err(format!("{item:?}: empty host"));
+        }
+        let mut ports = [DEFAULT_RAFT_PORT, DEFAULT_CLIENT_PORT, DEFAULT_HTTP_PORT];
+        for (i, p) in parts.enumerate() {
+            if i >= 3 {
+                return Err(format!("{item:?}: at most three ports (raft:client:http)"));
+            }
+            ports[i] = p.trim().parse().map_err(|_| format!("{item:?}: bad port {p:?}"))?;
+        }
+        if peers.iter().any(|p| p.id == id) {
+            return Err(format!("node id {id} listed twice"));
+        }
+        peers.push(Peer { id, host, raft_port: ports[0], client_port: ports[1], http_port: ports[2] });
+    }
+    if peers.is_empty() {
+        return Err("no peers listed".into());
+    }
+    Ok(peers)
+}
+
+impl MasterConfig {
+    /// Read and parse a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text)
+    }
+
+    /// Parse config text. Unknown keys are logged with a warning and otherwise ignored.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let map = parse_kv(text)?;
+        for (key, (line, _)) in &map {
+            if !KNOWN_MOOSEFS_KEYS.contains(&key.as_str()) && !RAFTMFS_KEYS.contains(&key.as_str()) {
+                tracing::warn!(key = %key, line, "unknown option in mfsmaster.cfg, ignored");
+            }
+        }
+        let get = |k: &str| map.get(k).map(|(_, v)| v.clone());
+        let data_path = PathBuf::from(get("DATA_PATH").unwrap_or_else(|| "/var/lib/mfs".into()));
+        let exports_filename =
+            get("EXPORTS_FILENAME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/mfs/mfsexports.cfg"));
+        let node_id: u64 = num(&map, "RAFT_NODE_ID", 1)?;
+        let peers = match get("RAFT_PEERS") {
+            Some(s) => parse_peers(&s).map_err(|msg| ConfigError::Value { key: "RAFT_PEERS".into(), msg })?,
+            None => vec![Peer {
+                id: node_id,
+                host: "127.0.0.1".into(),
+                raft_port: DEFAULT_RAFT_PORT,
+                client_port: DEFAULT_CLIENT_PORT,
+                http_port: DEFAULT_HTTP_PORT,
+            }],
+        };
+        let Some(me) = peers.iter().find(|p| p.id == node_id) else {
+            return Err(ConfigError::Value {
+                key: "RAFT_NODE_ID".into(),
+                msg: format!("node id {node_id} is not listed in RAFT_PEERS"),
+            });
+        };
+        // Listen on this node's own peer entry unless the MooseFS keys say otherwise.
+        let raft_listen = if map.contains_key("MATOML_LISTEN_HOST") || map.contains_key("MATOML_LISTEN_PORT") {
+            listen(&map, &["MATOML"], me.raft_port)?
+        } else {
+            me.raft_addr()
+        };
+        let client_listen = if ["MATOCL_LISTEN_HOST", "MATOCL_LISTEN_PORT", "MATOCU_LISTEN_HOST", "MATOCU_LISTEN_PORT"]
+            .iter()
+            .any(|k| map.contains_key(*k))
+        {
+            listen(&map, &["MATOCL", "MATOCU"], me.client_port)?
+        } else {
+            me.client_addr()
+        };
+        let http_listen = if map.contains_key("HTTP_LISTEN_HOST") || map.contains_key("HTTP_LISTEN_PORT") {
+            listen(&map, &["HTTP"], me.http_port)?
+        } else {
+            me.http_addr()
+        };
+        let cs_listen = listen(&map, &["MATOCS"], DEFAULT_CS_PORT)?;
+        let heartbeat = Duration::from_millis(num(&map, "RAFT_HEARTBEAT_MS", 100)?);
+        let election_timeout_min = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MIN_MS", 500)?);
+        let election_timeout_max = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MAX_MS", 1000)?);
+        if heartbeat.is_zero() || election_timeout_min <= heartbeat || election_timeout_max <= election_timeout_min {
+            return Err(ConfigError::Value {
+                key: "RAFT_ELECTION_TIMEOUT_*".into(),
+                msg: "need 0 < RAFT_HEARTBEAT_MS < RAFT_ELECTION_TIMEOUT_MIN_MS < RAFT_ELECTION_TIMEOUT_MAX_MS".into(),
+            });
+        }
+        let snapshot_logs: u64 = num(&map, "RAFT_SNAPSHOT_LOGS", 20_000)?;
+        let logs_keep: u64 = num(&map, "RAFT_LOGS_KEEP", 1_000)?;
+        if snapshot_logs == 0 {
+            return Err(ConfigError::Value { key: "RAFT_SNAPSHOT_LOGS".into(), msg: "must be at least 1".into() });
+        }
+        Ok(MasterConfig {
+            data_path,
+            exports_filename,
+            node_id,
+            peers,
+            raft_listen,
+            cs_listen,
+            client_listen,
+            http_listen,
+            heartbeat,
+            election_timeout_min,
+            election_timeout_max,
+            snapshot_logs,
+            logs_keep,
+            commit_timeout: Duration::from_millis(num(&map, "COMMIT_TIMEOUT_MS", 5_000)?),
+            session_sustain: Duration::from_secs(num(&map, "SESSION_SUSTAIN_TIME", 86_400)?),
+            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// This node's own entry in `RAFT_PEERS`.
+    pub fn me(&self) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.id == self.node_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_moosefs_style_file_with_raft_keys() {
+        let cfg = MasterConfig::parse(
+            "# a comment\nDATA_PATH = /tmp/m1 # trailing\nWORKING_USER = mfs\n\
+             RAFT_NODE_ID = 2\nRAFT_PEERS = 1@127.0.0.11, 2@127.0.0.12:19419:19421:19425, 3@127.0.0.13\n\
+             MATOCU_LISTEN_PORT = 9500\nSOMETHING_NEW = 1\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.data_path, PathBuf::from("/tmp/m1"));
+        assert_eq!(cfg.node_id, 2);
+        assert_eq!(cfg.peers.len(), 3);
+        assert_eq!(cfg.raft_listen, "127.0.0.12:19419");
+        assert_eq!(cfg.http_listen, "127.0.0.12:19425");
+        // The older MATOCU name is honoured; host defaults to all addresses as in MooseFS.
+        assert_eq!(cfg.client_listen, "0.0.0.0:9500");
+        assert_eq!(cfg.peers[0].client_addr(), "127.0.0.11:9421");
+    }
+
+    #[test]
+    fn matocl_overrides_matocu() {
+        let cfg =
+            MasterConfig::parse("MATOCU_LISTEN_PORT = 1\nMATOCL_LISTEN_PORT = 2\nMATOCL_LISTEN_HOST = 127.0.0.5\n")
+                .unwrap();
+        assert_eq!(cfg.client_listen, "127.0.0.5:2");
+    }
+
+    #[test]
+    fn bad_lines_are_clear_errors() {
+        let e = MasterConfig::parse("DATA_PATH /x\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = MasterConfig::parse("RAFT_HEARTBEAT_MS = fast\n").unwrap_err().to_string();
+        assert!(e.contains("not a valid number"), "{e}");
+        let e = MasterConfig::parse("RAFT_NODE_ID = 4\nRAFT_PEERS = 1@a,2@b\n").unwrap_err().to_string();
+        assert!(e.contains("not listed"), "{e}");
+        assert!(parse_peers("1@a,1@b").is_err());
+        assert!(parse_peers("x@a").is_err());
+        assert!(parse_peers("1@a:notaport").is_err());
+        assert!(parse_peers("0@a").is_err());
+    }
+}

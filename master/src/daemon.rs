@@ -1,0 +1,168 @@
+//! MooseFS-style daemon control: `start` (in the background unless `-f`), `stop`, `restart`,
+//! `reload`, `status`. The running master holds an exclusive `flock` on
+//! `DATA_PATH/.mfsmaster.lock`, which also holds its pid: a second master on the same data
+//! folder is refused, and "is it running" never trusts a stale pid.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Name of the lock file in `DATA_PATH` (as MooseFS).
+pub const LOCK_FILE: &str = ".mfsmaster.lock";
+/// Name of the log file a background master writes in `DATA_PATH`.
+pub const LOG_FILE: &str = "mfsmaster.log";
+
+/// How long `start` waits for the background master to take its lock.
+const START_WAIT: Duration = Duration::from_secs(30);
+/// How long `stop` waits for the master to exit after SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(60);
+
+/// Errors of daemon control.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("mfsmaster is already running on this data path (pid {0})")]
+    AlreadyRunning(i32),
+    #[error("the background mfsmaster exited during start; see {log}:\n{tail}")]
+    StartFailed { log: PathBuf, tail: String },
+    #[error("the background mfsmaster did not start within {0:?}")]
+    StartTimeout(Duration),
+    #[error("mfsmaster (pid {0}) did not stop within {1:?}")]
+    StopTimeout(i32, Duration),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Io { path: path.to_path_buf(), source }
+}
+
+/// The held lock of a running master; released when dropped (or when the process dies).
+pub struct PidLock {
+    _file: File,
+}
+
+fn try_flock(f: &File) -> bool {
+    // SAFETY: flock on a file descriptor we own; no memory is touched.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+fn read_pid(f: &mut File) -> Option<i32> {
+    let mut s = String::new();
+    f.seek(SeekFrom::Start(0)).ok()?;
+    f.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// Take the lock for this process and write our pid into it.
+pub fn lock(data_path: &Path) -> Result<PidLock, DaemonError> {
+    let path = data_path.join(LOCK_FILE);
+    let mut f =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err(&path))?;
+    if !try_flock(&f) {
+        return Err(DaemonError::AlreadyRunning(read_pid(&mut f).unwrap_or(0)));
+    }
+    f.set_len(0).map_err(io_err(&path))?;
+    f.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+    writeln!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))?;
+    Ok(PidLock { _file: f })
+}
+
+/// The pid of the master running on this data path, if one holds the lock.
+pub fn running_pid(data_path: &Path) -> Option<i32> {
+    let path = data_path.join(LOCK_FILE);
+    let mut f = OpenOptions::new().read(true).write(true).open(path).ok()?;
+    if try_flock(&f) {
+        // SAFETY: releasing the lock we just took on our own descriptor.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+        return None;
+    }
+    read_pid(&mut f)
+}
+
+/// Start this program again in the background (`-f` added), detached in its own session with
+/// output to `DATA_PATH/mfsmaster.log`, and wait until it holds the lock.
+pub fn start_background(data_path: &Path, args: &[String]) -> Result<i32, DaemonError> {
+    if let Some(pid) = running_pid(data_path) {
+        return Err(DaemonError::AlreadyRunning(pid));
+    }
+    std::fs::create_dir_all(data_path).map_err(io_err(data_path))?;
+    let log = data_path.join(LOG_FILE);
+    let out = OpenOptions::new().create(true).append(true).open(&log).map_err(io_err(&log))?;
+    let err = out.try_clone().map_err(io_err(&log))?;
+    let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args).arg("-f").stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(io_err(&log))?;
+    let deadline = Instant::now() + START_WAIT;
+    while Instant::now() < deadline {
+        if let Some(pid) = running_pid(data_path) {
+            if pid == child.id() as i32 {
+                return Ok(pid);
+            }
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+            return Err(DaemonError::StartFailed { log, tail });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(DaemonError::StartTimeout(START_WAIT))
+}
+
+/// Send a signal to the running master. Returns its pid, or None when none runs.
+pub fn signal(data_path: &Path, sig: i32) -> Option<i32> {
+    let pid = running_pid(data_path)?;
+    // SAFETY: kill(2) with a pid read from our own lock file.
+    unsafe { libc::kill(pid, sig) };
+    Some(pid)
+}
+
+/// Stop the running master (SIGTERM) and wait until it has released its lock.
+/// Returns the pid stopped, or None when none was running.
+pub fn stop(data_path: &Path) -> Result<Option<i32>, DaemonError> {
+    let Some(pid) = signal(data_path, libc::SIGTERM) else {
+        return Ok(None);
+    };
+    let deadline = Instant::now() + STOP_WAIT;
+    while Instant::now() < deadline {
+        if running_pid(data_path).is_none() {
+            return Ok(Some(pid));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(DaemonError::StopTimeout(pid, STOP_WAIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_is_exclusive_and_reports_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(running_pid(dir.path()), None);
+        let held = lock(dir.path()).unwrap();
+        // flock locks belong to the open file description: a second open in this process
+        // conflicts as another process's would.
+        assert_eq!(running_pid(dir.path()), Some(std::process::id() as i32));
+        assert!(matches!(lock(dir.path()), Err(DaemonError::AlreadyRunning(_))));
+        drop(held);
+        assert_eq!(running_pid(dir.path()), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! mfsmaster: the metadata master of RaftMFS, one member of an openraft group.
+//!
+//! The namespace ([`namespace`]) is the replicated state machine ([`state`], [`sm_store`]);
+//! the changelog is the Raft log in RocksDB (`raft-store`). Clients talk to the leader on
+//! port 9421 ([`client_server`]), masters to each other on 9419 ([`peer_server`],
+//! [`raft_net`]), operators and Prometheus on 9425 ([`http`]).
+
+pub mod admin;
+pub mod bootstrap;
+pub mod client_server;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod namespace;
+pub mod node;
+pub mod peer_proto;
+pub mod peer_server;
+pub mod raft_net;
+pub mod raft_types;
+pub mod sm_store;
+pub mod state;

@@ -1,0 +1,160 @@
+//! Prometheus metrics of a master, served on `/metrics`.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::raft_types::Raft;
+use crate::sm_store::SharedState;
+
+/// Every metric a master exports.
+pub struct Metrics {
+    pub registry: Registry,
+    /// Client requests by operation and outcome (ok, errno name, not_leader, unavailable, ...).
+    pub requests: IntCounterVec,
+    /// Client request latency by operation, seconds.
+    pub latency: HistogramVec,
+    /// Frames that could not be read or decoded, by port (client, raft).
+    pub bad_frames: IntCounterVec,
+    /// Open client connections.
+    pub client_connections: IntGauge,
+    /// 1 for this master's current Raft role, 0 for the others.
+    pub raft_role: IntGaugeVec,
+    pub raft_term: IntGauge,
+    pub raft_leader_id: IntGauge,
+    pub raft_last_log_index: IntGauge,
+    pub raft_committed_index: IntGauge,
+    pub raft_applied_index: IntGauge,
+    pub raft_snapshot_index: IntGauge,
+    pub raft_purged_index: IntGauge,
+    pub inodes: IntGauge,
+    pub sessions: IntGauge,
+    /// Snapshot housekeeping proposals made by the leader (trash purge, session expiry).
+    pub housekeeping: IntCounter,
+    last_leader_contact: Mutex<Option<Instant>>,
+}
+
+fn must<T>(r: Result<T, prometheus::Error>) -> T {
+    match r {
+        Ok(v) => v,
+        // Only reachable through a programming error in the fixed metric definitions below.
+        Err(e) => panic!("metric definition: {e}"),
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("mfsmaster".into()), None).unwrap_or_default();
+        let requests = must(IntCounterVec::new(Opts::new("requests_total", "Client requests"), &["op", "outcome"]));
+        let latency = must(HistogramVec::new(
+            HistogramOpts::new("request_duration_seconds", "Client request latency")
+                .buckets(vec![0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["op"],
+        ));
+        let bad_frames =
+            must(IntCounterVec::new(Opts::new("bad_frames_total", "Malformed frames received"), &["port"]));
+        let g = |n: &str, h: &str| must(IntGauge::new(n, h));
+        let m = Metrics {
+            requests,
+            latency,
+            bad_frames,
+            client_connections: g("client_connections", "Open client connections"),
+            raft_role: must(IntGaugeVec::new(Opts::new("raft_role", "Current Raft role (1 = this one)"), &["role"])),
+            raft_term: g("raft_term", "Current Raft term"),
+            raft_leader_id: g("raft_leader_id", "Node id of the known leader, 0 if none"),
+            raft_last_log_index: g("raft_last_log_index", "Index of the last log entry"),
+            raft_committed_index: g("raft_committed_index", "Highest log index known committed"),
+            raft_applied_index: g("raft_applied_index", "Highest log index applied to the namespace"),
+            raft_snapshot_index: g("raft_snapshot_index", "Last log index in the newest snapshot"),
+            raft_purged_index: g("raft_purged_index", "Highest purged log index"),
+            inodes: g("inodes", "Inodes in the namespace"),
+            sessions: g("client_sessions", "Client sessions in the replicated session table"),
+            housekeeping: must(IntCounter::new(
+                "housekeeping_proposals_total",
+                "Trash purge and session expiry entries proposed",
+            )),
+            last_leader_contact: Mutex::new(None),
+            registry,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.requests.clone()),
+            Box::new(m.latency.clone()),
+            Box::new(m.bad_frames.clone()),
+            Box::new(m.client_connections.clone()),
+            Box::new(m.raft_role.clone()),
+            Box::new(m.raft_term.clone()),
+            Box::new(m.raft_leader_id.clone()),
+            Box::new(m.raft_last_log_index.clone()),
+            Box::new(m.raft_committed_index.clone()),
+            Box::new(m.raft_applied_index.clone()),
+            Box::new(m.raft_snapshot_index.clone()),
+            Box::new(m.raft_purged_index.clone()),
+            Box::new(m.inodes.clone()),
+            Box::new(m.sessions.clone()),
+            Box::new(m.housekeeping.clone()),
+        ];
+        for c in collectors {
+            must(m.registry.register(c));
+        }
+        m
+    }
+
+    /// Record that the leader reached us (an accepted append-entries or snapshot chunk).
+    pub fn note_leader_contact(&self) {
+        *self.last_leader_contact.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Time since the leader last reached this follower.
+    pub fn since_leader_contact(&self) -> Option<Duration> {
+        self.last_leader_contact.lock().unwrap_or_else(|e| e.into_inner()).map(|t| t.elapsed())
+    }
+
+    /// Refresh the gauges from Raft and the state, then render the text format.
+    pub fn render(&self, raft: &Raft, state: &SharedState) -> String {
+        let m = raft.metrics().borrow().clone();
+        for role in ["leader", "follower", "candidate", "learner", "shutdown"] {
+            self.raft_role.with_label_values(&[role]).set(0);
+        }
+        self.raft_role.with_label_values(&[role_name(m.state)]).set(1);
+        self.raft_term.set(m.current_term as i64);
+        self.raft_leader_id.set(m.current_leader.unwrap_or(0) as i64);
+        self.raft_last_log_index.set(m.last_log_index.map(|i| i as i64).unwrap_or(-1));
+        let applied = m.last_applied.map(|l| l.index as i64).unwrap_or(-1);
+        self.raft_applied_index.set(applied);
+        // openraft 0.9 does not publish the commit index; it applies as soon as it commits,
+        // so the applied index is the committed index this node knows.
+        self.raft_committed_index.set(applied);
+        self.raft_snapshot_index.set(m.snapshot.map(|l| l.index as i64).unwrap_or(-1));
+        self.raft_purged_index.set(m.purged.map(|l| l.index as i64).unwrap_or(-1));
+        {
+            let st = state.read();
+            self.inodes.set(st.ns.inode_count() as i64);
+            self.sessions.set(st.sessions.len() as i64);
+        }
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Lower-case name of a Raft role.
+pub fn role_name(s: openraft::ServerState) -> &'static str {
+    match s {
+        openraft::ServerState::Leader => "leader",
+        openraft::ServerState::Follower => "follower",
+        openraft::ServerState::Candidate => "candidate",
+        openraft::ServerState::Learner => "learner",
+        openraft::ServerState::Shutdown => "shutdown",
+    }
+}

@@ -1,0 +1,150 @@
+//! A running master: storage, Raft, the three listeners and the leader's housekeeping,
+//! started from one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{Config, SnapshotPolicy};
+use proto::meta::Timestamp;
+use raft_store::{RocksLogStore, SnapshotFiles};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::client_server::{self, ClientService};
+use crate::config::MasterConfig;
+use crate::error::MasterError;
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::raft_net::Network;
+use crate::raft_types::{Command, Raft, TypeConfig};
+use crate::sm_store::{SharedState, StateMachineStore};
+use crate::{bootstrap, peer_server};
+
+/// How often the leader looks for expired trash and idle sessions.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A started master. Dropping it does not stop it; call [`Master::shutdown`].
+pub struct Master {
+    pub raft: Raft,
+    pub state: SharedState,
+    pub metrics: Arc<Metrics>,
+    pub cfg: Arc<MasterConfig>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: &str, what: &'static str) -> Result<TcpListener, MasterError> {
+    TcpListener::bind(addr).await.map_err(|source| MasterError::Listen { addr: addr.to_string(), what, source })
+}
+
+/// The openraft configuration derived from `mfsmaster.cfg`.
+pub fn raft_config(cfg: &MasterConfig) -> Result<Config, MasterError> {
+    let c = Config {
+        cluster_name: "raftmfs".into(),
+        heartbeat_interval: cfg.heartbeat.as_millis() as u64,
+        election_timeout_min: cfg.election_timeout_min.as_millis() as u64,
+        election_timeout_max: cfg.election_timeout_max.as_millis() as u64,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs),
+        max_in_snapshot_log_to_keep: cfg.logs_keep,
+        // Large batches amortise the per-append fsync (group commit).
+        max_payload_entries: 1000,
+        ..Default::default()
+    };
+    c.validate().map_err(|e| MasterError::Raft(e.to_string()))
+}
+
+impl Master {
+    /// Open storage, start Raft and every listener, and bootstrap a fresh group.
+    pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
+        let cfg = Arc::new(cfg);
+        std::fs::create_dir_all(&cfg.data_path)?;
+        let raft_listener = bind(&cfg.raft_listen, "raft peers").await?;
+        let client_listener = bind(&cfg.client_listen, "clients").await?;
+        let http_listener = bind(&cfg.http_listen, "http").await?;
+
+        let log_store = RocksLogStore::<TypeConfig>::open(&cfg.data_path.join("changelog"))?;
+        let files = SnapshotFiles::open(&cfg.data_path.join("snapshots"))?;
+        let sm = StateMachineStore::open(files)?;
+        let state = sm.shared();
+        let metrics = Arc::new(Metrics::new());
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_config(&cfg)?), Network, log_store, sm)
+            .await
+            .map_err(|e| MasterError::Raft(e.to_string()))?;
+
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(peer_server::serve(raft_listener, raft.clone(), metrics.clone())));
+        let svc = Arc::new(ClientService {
+            raft: raft.clone(),
+            state: state.clone(),
+            cfg: cfg.clone(),
+            metrics: metrics.clone(),
+        });
+        tasks.push(tokio::spawn(client_server::serve(client_listener, svc)));
+        let app = http::router(HttpState {
+            raft: raft.clone(),
+            state: state.clone(),
+            metrics: metrics.clone(),
+            cfg: cfg.clone(),
+        });
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(http_listener, app).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        }));
+        {
+            let (raft, cfg) = (raft.clone(), cfg.clone());
+            tasks.push(tokio::spawn(async move { bootstrap::run(raft, &cfg).await }));
+        }
+        tasks.push(tokio::spawn(housekeeping(raft.clone(), state.clone(), cfg.clone(), metrics.clone())));
+        tracing::info!(
+            id = cfg.node_id,
+            raft = %cfg.raft_listen,
+            clients = %cfg.client_listen,
+            http = %cfg.http_listen,
+            data = %cfg.data_path.display(),
+            "mfsmaster started"
+        );
+        Ok(Master { raft, state, metrics, cfg, tasks })
+    }
+
+    /// Stop Raft and every listener.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+/// The leader proposes trash purges and session expiry when something is due. The time is
+/// the leader's, carried in the entry, so every replica applies the same change.
+async fn housekeeping(raft: Raft, state: SharedState, cfg: Arc<MasterConfig>, metrics: Arc<Metrics>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        tick.tick().await;
+        if raft.metrics().borrow().state != openraft::ServerState::Leader {
+            continue;
+        }
+        let now = Timestamp::now();
+        let older_than = Timestamp::new(now.secs - cfg.session_sustain.as_secs() as i64, now.nsecs);
+        let (purge, expire) = {
+            let st = state.read();
+            (st.ns.next_trash_expiry().is_some_and(|t| t <= now), st.has_idle_sessions(older_than))
+        };
+        let mut cmds = Vec::new();
+        if purge {
+            cmds.push(Command::PurgeTrash { now });
+        }
+        if expire {
+            cmds.push(Command::ExpireSessions { now, older_than });
+        }
+        for cmd in cmds {
+            metrics.housekeeping.inc();
+            if let Err(e) = tokio::time::timeout(cfg.commit_timeout, raft.client_write(cmd)).await {
+                tracing::debug!(error = %e, "housekeeping entry not committed in time");
+            }
+        }
+    }
+}
