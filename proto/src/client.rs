@@ -90,6 +90,14 @@ pub enum WriteOp {
     SetGoal { ino: Ino, goal: u8, recursive: bool },
     /// Set the trash time in seconds, as `SetGoal`. Reply: [`Reply::Count`].
     SetTrashTime { ino: Ino, seconds: u32, recursive: bool },
+    /// Open chunk `index` of a file for writing: the leader allocates the chunk (a hole) or
+    /// bumps its version through Raft, tells the chunkservers, and answers with the write chain.
+    /// `failed` lists data addresses that failed the previous chain (left out this time).
+    /// Needs write permission (or an open reference of the session). Reply: [`Reply::Chunk`].
+    ChunkWrite { ino: Ino, index: u32, failed: Vec<String> },
+    /// Data was written up to `size` bytes: grow the file to at least `size` and set
+    /// mtime/ctime (and drop suid/sgid for non-root). Reply: [`Reply::Attr`].
+    WriteEnd { ino: Ino, size: u64 },
 }
 
 impl WriteOp {
@@ -111,6 +119,8 @@ impl WriteOp {
             WriteOp::Release { .. } => "release",
             WriteOp::SetGoal { .. } => "setgoal",
             WriteOp::SetTrashTime { .. } => "settrashtime",
+            WriteOp::ChunkWrite { .. } => "chunk_write",
+            WriteOp::WriteEnd { .. } => "write_end",
         }
     }
 }
@@ -135,6 +145,13 @@ pub enum ReadOp {
     StatFs,
     /// `access(2)`: `mask` of R_OK=4, W_OK=2, X_OK=1. Reply: [`Reply::Done`].
     Access { ino: Ino, mask: u32 },
+    /// Where chunk `index` of a file is: id, version and the chunkservers holding a valid copy
+    /// (chunk id 0 = a hole, read as zeros). Needs read permission (or an open reference).
+    /// Reply: [`Reply::Chunk`].
+    ChunkRead { ino: Ino, index: u32 },
+    /// Every chunk of a file with its copies, for `mfsfileinfo`/`mfscheckfile`.
+    /// Reply: [`Reply::Chunks`].
+    FileChunks { ino: Ino },
     /// A hash of the whole replicated namespace and the log index it reflects, for checking
     /// that replicas agree. Reply: [`Reply::Digest`].
     Digest,
@@ -152,6 +169,8 @@ impl ReadOp {
             ReadOp::ListXattr { .. } => "listxattr",
             ReadOp::StatFs => "statfs",
             ReadOp::Access { .. } => "access",
+            ReadOp::ChunkRead { .. } => "chunk_read",
+            ReadOp::FileChunks { .. } => "file_chunks",
             ReadOp::Digest => "digest",
         }
     }
@@ -170,10 +189,29 @@ pub enum Reply {
     StatFs(StatFs),
     Count(u64),
     Session(u64),
+    Chunk(ChunkLocation),
+    Chunks(Vec<ChunkLocation>),
     Digest {
         applied_index: u64,
         digest: String,
     },
+}
+
+/// Where one chunk of a file lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkLocation {
+    /// Chunk index in the file (offset / `CHUNK_SIZE`).
+    pub index: u32,
+    /// 0 for a hole (no chunk: reads as zeros).
+    pub chunk_id: u64,
+    pub version: u32,
+    /// The file's size when this was answered, so a reader needs no extra getattr.
+    pub file_size: u64,
+    /// Data addresses (9422) of chunkservers with a valid copy; for `ChunkWrite`, the write
+    /// chain in order.
+    pub servers: Vec<String>,
+    /// The file's goal (copies wanted).
+    pub goal: u8,
 }
 
 /// The outcome of an operation: a reply or a POSIX error.

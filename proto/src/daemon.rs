@@ -1,7 +1,8 @@
-//! MooseFS-style daemon control: `start` (in the background unless `-f`), `stop`, `restart`,
-//! `reload`, `status`. The running master holds an exclusive `flock` on
-//! `DATA_PATH/.mfsmaster.lock`, which also holds its pid: a second master on the same data
-//! folder is refused, and "is it running" never trusts a stale pid.
+//! MooseFS-style daemon control shared by every daemon (`mfsmaster`, `mfschunkserver`):
+//! `start` (in the background unless `-f`), `stop`, `restart`, `reload`, `status`. A running
+//! daemon holds an exclusive `flock` on `DATA_PATH/.<program>.lock`, which also holds its pid:
+//! a second daemon on the same data folder is refused, and "is it running" never trusts a
+//! stale pid.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,10 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Name of the lock file in `DATA_PATH` (as MooseFS).
-pub const LOCK_FILE: &str = ".mfsmaster.lock";
-/// Name of the log file a background master writes in `DATA_PATH`.
-pub const LOG_FILE: &str = "mfsmaster.log";
+/// Name of the lock file of `program` in `DATA_PATH` (as MooseFS: `.mfsmaster.lock`).
+pub fn lock_file(program: &str) -> String {
+    format!(".{program}.lock")
+}
+
+/// Name of the log file a background daemon writes in `DATA_PATH`.
+pub fn log_file(program: &str) -> String {
+    format!("{program}.log")
+}
 
 /// How long `start` waits for the background master to take its lock.
 const START_WAIT: Duration = Duration::from_secs(30);
@@ -26,13 +32,13 @@ const STOP_WAIT: Duration = Duration::from_secs(60);
 pub enum DaemonError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("mfsmaster is already running on this data path (pid {0})")]
+    #[error("already running on this data path (pid {0})")]
     AlreadyRunning(i32),
-    #[error("the background mfsmaster exited during start; see {log}:\n{tail}")]
+    #[error("the background daemon exited during start; see {log}:\n{tail}")]
     StartFailed { log: PathBuf, tail: String },
-    #[error("the background mfsmaster did not start within {0:?}")]
+    #[error("the background daemon did not start within {0:?}")]
     StartTimeout(Duration),
-    #[error("mfsmaster (pid {0}) did not stop within {1:?}")]
+    #[error("the daemon (pid {0}) did not stop within {1:?}")]
     StopTimeout(i32, Duration),
 }
 
@@ -58,8 +64,8 @@ fn read_pid(f: &mut File) -> Option<i32> {
 }
 
 /// Take the lock for this process and write our pid into it.
-pub fn lock(data_path: &Path) -> Result<PidLock, DaemonError> {
-    let path = data_path.join(LOCK_FILE);
+pub fn lock(data_path: &Path, program: &str) -> Result<PidLock, DaemonError> {
+    let path = data_path.join(lock_file(program));
     let mut f =
         OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err(&path))?;
     if !try_flock(&f) {
@@ -73,8 +79,8 @@ pub fn lock(data_path: &Path) -> Result<PidLock, DaemonError> {
 }
 
 /// The pid of the master running on this data path, if one holds the lock.
-pub fn running_pid(data_path: &Path) -> Option<i32> {
-    let path = data_path.join(LOCK_FILE);
+pub fn running_pid(data_path: &Path, program: &str) -> Option<i32> {
+    let path = data_path.join(lock_file(program));
     let mut f = OpenOptions::new().read(true).write(true).open(path).ok()?;
     if try_flock(&f) {
         // SAFETY: releasing the lock we just took on our own descriptor.
@@ -85,13 +91,13 @@ pub fn running_pid(data_path: &Path) -> Option<i32> {
 }
 
 /// Start this program again in the background (`-f` added), detached in its own session with
-/// output to `DATA_PATH/mfsmaster.log`, and wait until it holds the lock.
-pub fn start_background(data_path: &Path, args: &[String]) -> Result<i32, DaemonError> {
-    if let Some(pid) = running_pid(data_path) {
+/// output to `DATA_PATH/<program>.log`, and wait until it holds the lock.
+pub fn start_background(data_path: &Path, program: &str, args: &[String]) -> Result<i32, DaemonError> {
+    if let Some(pid) = running_pid(data_path, program) {
         return Err(DaemonError::AlreadyRunning(pid));
     }
     std::fs::create_dir_all(data_path).map_err(io_err(data_path))?;
-    let log = data_path.join(LOG_FILE);
+    let log = data_path.join(log_file(program));
     let out = OpenOptions::new().create(true).append(true).open(&log).map_err(io_err(&log))?;
     let err = out.try_clone().map_err(io_err(&log))?;
     let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
@@ -109,7 +115,7 @@ pub fn start_background(data_path: &Path, args: &[String]) -> Result<i32, Daemon
     let mut child = cmd.spawn().map_err(io_err(&log))?;
     let deadline = Instant::now() + START_WAIT;
     while Instant::now() < deadline {
-        if let Some(pid) = running_pid(data_path) {
+        if let Some(pid) = running_pid(data_path, program) {
             if pid == child.id() as i32 {
                 return Ok(pid);
             }
@@ -125,23 +131,23 @@ pub fn start_background(data_path: &Path, args: &[String]) -> Result<i32, Daemon
     Err(DaemonError::StartTimeout(START_WAIT))
 }
 
-/// Send a signal to the running master. Returns its pid, or None when none runs.
-pub fn signal(data_path: &Path, sig: i32) -> Option<i32> {
-    let pid = running_pid(data_path)?;
+/// Send a signal to the running daemon. Returns its pid, or None when none runs.
+pub fn signal(data_path: &Path, program: &str, sig: i32) -> Option<i32> {
+    let pid = running_pid(data_path, program)?;
     // SAFETY: kill(2) with a pid read from our own lock file.
     unsafe { libc::kill(pid, sig) };
     Some(pid)
 }
 
-/// Stop the running master (SIGTERM) and wait until it has released its lock.
+/// Stop the running daemon (SIGTERM) and wait until it has released its lock.
 /// Returns the pid stopped, or None when none was running.
-pub fn stop(data_path: &Path) -> Result<Option<i32>, DaemonError> {
-    let Some(pid) = signal(data_path, libc::SIGTERM) else {
+pub fn stop(data_path: &Path, program: &str) -> Result<Option<i32>, DaemonError> {
+    let Some(pid) = signal(data_path, program, libc::SIGTERM) else {
         return Ok(None);
     };
     let deadline = Instant::now() + STOP_WAIT;
     while Instant::now() < deadline {
-        if running_pid(data_path).is_none() {
+        if running_pid(data_path, program).is_none() {
             return Ok(Some(pid));
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -156,13 +162,15 @@ mod tests {
     #[test]
     fn lock_is_exclusive_and_reports_pid() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(running_pid(dir.path()), None);
-        let held = lock(dir.path()).unwrap();
+        assert_eq!(running_pid(dir.path(), "mfstest"), None);
+        let held = lock(dir.path(), "mfstest").unwrap();
         // flock locks belong to the open file description: a second open in this process
         // conflicts as another process's would.
-        assert_eq!(running_pid(dir.path()), Some(std::process::id() as i32));
-        assert!(matches!(lock(dir.path()), Err(DaemonError::AlreadyRunning(_))));
+        assert_eq!(running_pid(dir.path(), "mfstest"), Some(std::process::id() as i32));
+        assert!(matches!(lock(dir.path(), "mfstest"), Err(DaemonError::AlreadyRunning(_))));
+        // Another program's lock in the same folder is independent.
+        assert_eq!(running_pid(dir.path(), "other"), None);
         drop(held);
-        assert_eq!(running_pid(dir.path()), None);
+        assert_eq!(running_pid(dir.path(), "mfstest"), None);
     }
 }

@@ -4,8 +4,12 @@
 //! protocol (port 9421). [`frame`] holds the framing that every TCP protocol of ours uses.
 
 pub mod client;
+pub mod cs;
+pub mod daemon;
+pub mod data;
 pub mod errno;
 pub mod frame;
 pub mod meta;
+pub mod rpc;
 
 pub use errno::Errno;

@@ -1,0 +1,57 @@
+//! The data protocol (port 9422): clients and chunkservers read and write chunk data.
+//!
+//! Each [`DataRequest`] frame is answered by one [`DataResponse`] frame with the same `id`;
+//! a connection may carry several requests at once. Offsets are within the chunk
+//! (`0..CHUNK_SIZE`). A write or truncate carries the rest of its chain: the receiving
+//! chunkserver applies it locally and forwards it to `chain[0]` with `chain[1..]`, and answers
+//! only when the whole chain has it (or names the member that failed).
+
+use serde::{Deserialize, Serialize};
+
+use crate::cs::CsError;
+
+/// Largest data payload of one read or write request. Clients split larger I/O.
+pub const MAX_IO: u32 = 4 << 20;
+
+/// Size of a CRC block: every 64 KiB of a chunk has its own CRC32.
+pub const BLOCK_SIZE: u32 = 64 << 10;
+
+/// One request on the data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataRequest {
+    pub id: u64,
+    pub body: DataOp,
+}
+
+/// What is asked of a chunkserver's data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataOp {
+    /// Read `size` bytes (≤ `MAX_IO`) at `offset`. Every block touched is CRC-checked; bytes
+    /// past the chunk's stored length read as zeros. Answer: `Data`.
+    Read { chunk_id: u64, version: u32, offset: u32, size: u32 },
+    /// Write `data` (≤ `MAX_IO`) at `offset`, then forward along `chain`. Answer: `Done`.
+    Write { chunk_id: u64, version: u32, offset: u32, data: Vec<u8>, chain: Vec<String> },
+    /// Cut the chunk's stored data to `length` bytes (zeros beyond on later reads), then
+    /// forward along `chain`. Answer: `Done`.
+    Truncate { chunk_id: u64, version: u32, length: u32, chain: Vec<String> },
+    /// Make the chunk's data durable (fsync), then forward along `chain`. Answer: `Done`.
+    Sync { chunk_id: u64, version: u32, chain: Vec<String> },
+    /// The stored length in bytes and the CRC of every block, for replication. Answer: `Info`.
+    Info { chunk_id: u64, version: u32 },
+}
+
+/// How a chunkserver answers a data request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataResponse {
+    Data(Vec<u8>),
+    Done,
+    Info { length: u32, crcs: Vec<u32> },
+    Error(CsError),
+}
+
+/// One answer on the data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataReply {
+    pub id: u64,
+    pub body: DataResponse,
+}
