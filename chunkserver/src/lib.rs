@@ -1,1 +1,25 @@
-//! mfschunkserver: chunk storage of RaftMFS. Built in issue 3; the crate holds its place in the layout.
+//! mfschunkserver: chunk storage of RaftMFS.
+//!
+//! A chunkserver keeps chunk copies on its disks ([`store`], [`chunk_file`]), serves them on
+//! the data port ([`data_server`]), follows the Raft leader on the master port and carries
+//! out its commands ([`master_link`], [`commands`]), checks its chunks in the background
+//! ([`scrub`]) and reports itself over HTTP ([`http`], [`metrics`]). [`run`] starts it all.
+
+pub mod chunk_file;
+pub mod commands;
+pub mod config;
+pub mod conn_pool;
+pub mod data_server;
+pub mod error;
+pub mod events;
+pub mod hdd;
+pub mod http;
+pub mod master_link;
+pub mod metrics;
+pub mod node;
+pub mod scrub;
+pub mod store;
+
+pub use config::ChunkserverConfig;
+pub use error::Error;
+pub use node::{run, Running};

@@ -1,0 +1,214 @@
+//! The data port (9422): reads, writes, truncates, syncs and infos of chunk data, with chain
+//! forwarding of writes (see `proto::data`). Every connection is served by
+//! [`proto::rpc::serve_conn`]: requests are answered concurrently, matched by id.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proto::cs::CsError;
+use proto::data::{DataOp, DataResponse, MAX_IO};
+use proto::meta::CHUNK_SIZE;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::conn_pool::ConnPool;
+use crate::error::{is_damage, outcome};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How long a forwarded request may take downstream: a 4 MiB write through the rest of the
+/// chain onto busy disks, with margin. A member slower than this is reported as failed.
+pub const CHAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest chain accepted: more copies than any goal asks for (MooseFS allows 9).
+pub const MAX_CHAIN: usize = 16;
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// What the data port needs.
+pub struct DataServer {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub events: Events,
+    pub pool: Arc<ConnPool>,
+}
+
+impl DataServer {
+    /// Accept connections until the task is dropped (which also ends every connection).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut conns = JoinSet::new();
+        loop {
+            while conns.try_join_next().is_some() {}
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "data port accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            conns.spawn(async move {
+                let handler = me.clone();
+                let served = proto::rpc::serve_conn(stream, move |op: DataOp| {
+                    let h = handler.clone();
+                    async move { h.handle(op).await }
+                })
+                .await;
+                if let Err(e) = served {
+                    me.metrics.bad_frames.inc();
+                    tracing::warn!(peer = %peer, error = %e, "bad frame on the data port, connection closed");
+                }
+            });
+        }
+    }
+
+    /// Answer one request.
+    pub async fn handle(&self, op: DataOp) -> DataResponse {
+        let _load = self.metrics.in_progress();
+        let started = Instant::now();
+        let name = op_name(&op);
+        let result = self.execute(op).await;
+        self.metrics.data_requests.with_label_values(&[name, outcome(&result)]).inc();
+        self.metrics.data_latency.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(r) => r,
+            Err(e) => DataResponse::Error(e),
+        }
+    }
+
+    async fn execute(&self, op: DataOp) -> Result<DataResponse, CsError> {
+        match op {
+            DataOp::Read { chunk_id, version, offset, size } => {
+                check_io(offset, size as u64)?;
+                let r = self.store.read(chunk_id, version, offset, size).await;
+                self.note_damage(chunk_id, version, &r, "read");
+                let data = r?;
+                self.metrics.read_bytes.inc_by(data.len() as u64);
+                Ok(DataResponse::Data(data))
+            }
+            DataOp::Write { chunk_id, version, offset, data, chain } => {
+                check_io(offset, data.len() as u64)?;
+                check_chain(&chain)?;
+                let len = data.len() as u64;
+                let forward = (!chain.is_empty()).then(|| (data.clone(), chain));
+                let local = async {
+                    let r = self.store.write(chunk_id, version, offset, data).await;
+                    self.note_damage(chunk_id, version, &r, "write");
+                    r
+                };
+                let remote = async {
+                    match forward {
+                        None => Ok(()),
+                        Some((data, chain)) => {
+                            self.forward(chain, |rest| DataOp::Write { chunk_id, version, offset, data, chain: rest })
+                                .await
+                        }
+                    }
+                };
+                let (local, remote) = tokio::join!(local, remote);
+                local?;
+                remote?;
+                self.metrics.write_bytes.inc_by(len);
+                Ok(DataResponse::Done)
+            }
+            DataOp::Truncate { chunk_id, version, length, chain } => {
+                check_io(length, 0)?;
+                check_chain(&chain)?;
+                let local = async {
+                    let r = self.store.truncate(chunk_id, version, length).await;
+                    self.note_damage(chunk_id, version, &r, "truncate");
+                    r
+                };
+                let remote = self.forward(chain, |rest| DataOp::Truncate { chunk_id, version, length, chain: rest });
+                let (local, remote) = tokio::join!(local, remote);
+                local?;
+                remote?;
+                Ok(DataResponse::Done)
+            }
+            DataOp::Sync { chunk_id, version, chain } => {
+                check_chain(&chain)?;
+                let local = async {
+                    let r = self.store.sync(chunk_id, version).await;
+                    self.note_damage(chunk_id, version, &r, "sync");
+                    r
+                };
+                let remote = self.forward(chain, |rest| DataOp::Sync { chunk_id, version, chain: rest });
+                let (local, remote) = tokio::join!(local, remote);
+                local?;
+                remote?;
+                Ok(DataResponse::Done)
+            }
+            DataOp::Info { chunk_id, version } => {
+                let r = self.store.info(chunk_id, version).await;
+                self.note_damage(chunk_id, version, &r, "info");
+                let (length, crcs) = r?;
+                Ok(DataResponse::Info { length, crcs })
+            }
+        }
+    }
+
+    /// Send the request on to `chain[0]` with `chain[1..]`; a failure names the first member
+    /// that failed (a downstream `Chain` error already does, and passes through).
+    async fn forward(&self, chain: Vec<String>, make: impl FnOnce(Vec<String>) -> DataOp) -> Result<(), CsError> {
+        let Some((next, rest)) = chain.split_first() else {
+            return Ok(());
+        };
+        let op = make(rest.to_vec());
+        let failed = |reason: String| CsError::Chain { addr: next.clone(), reason };
+        match self.pool.call(next, op, CHAIN_TIMEOUT).await {
+            Ok(DataResponse::Done) => Ok(()),
+            Ok(DataResponse::Error(e @ CsError::Chain { .. })) => Err(e),
+            Ok(DataResponse::Error(e)) => Err(failed(e.to_string())),
+            Ok(other) => Err(failed(format!("unexpected answer ({})", response_name(&other)))),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    fn note_damage<T>(&self, id: u64, version: u32, r: &Result<T, CsError>, during: &str) {
+        if let Err(e) = r {
+            if is_damage(e) {
+                self.events.damaged(id, version, e, during);
+            }
+        }
+    }
+}
+
+/// Requests of more than `MAX_IO` bytes, or reaching past the chunk, are bad requests.
+fn check_io(offset: u32, size: u64) -> Result<(), CsError> {
+    if size > MAX_IO as u64 {
+        return Err(CsError::BadRequest(format!("{size} bytes is more than the {MAX_IO} allowed per request")));
+    }
+    if offset as u64 + size > CHUNK_SIZE {
+        return Err(CsError::BadRequest(format!("range {offset}+{size} goes past the chunk size {CHUNK_SIZE}")));
+    }
+    Ok(())
+}
+
+fn check_chain(chain: &[String]) -> Result<(), CsError> {
+    if chain.len() > MAX_CHAIN {
+        return Err(CsError::BadRequest(format!("chain of {} members; at most {MAX_CHAIN}", chain.len())));
+    }
+    Ok(())
+}
+
+/// The metric label of a request.
+pub fn op_name(op: &DataOp) -> &'static str {
+    match op {
+        DataOp::Read { .. } => "read",
+        DataOp::Write { .. } => "write",
+        DataOp::Truncate { .. } => "truncate",
+        DataOp::Sync { .. } => "sync",
+        DataOp::Info { .. } => "info",
+    }
+}
+
+fn response_name(r: &DataResponse) -> &'static str {
+    match r {
+        DataResponse::Data(_) => "data",
+        DataResponse::Done => "done",
+        DataResponse::Info { .. } => "info",
+        DataResponse::Error(_) => "error",
+    }
+}

@@ -1,0 +1,87 @@
+//! HTTP on port 9427: `/health`, `/metrics` (Prometheus text) and `/api/v1/status` (JSON).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use proto::cs::SpaceReport;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::master_link::LinkState;
+use crate::metrics::Metrics;
+use crate::store::{DiskStatus, Store};
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub link: Arc<LinkState>,
+    /// The data port's listen address (shown until a registration advertises one).
+    pub data_listen: String,
+}
+
+/// `/api/v1/status`: one chunkserver's view of itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The data address advertised to the master (or the listen address before that).
+    pub data_addr: String,
+    /// The leader we are registered with, if any.
+    pub master: Option<String>,
+    /// Highest Raft term seen.
+    pub term: u64,
+    pub chunks: u64,
+    pub space: SpaceReport,
+    pub disks: Vec<DiskStatus>,
+    /// Damaged copies waiting for the master to replace them.
+    pub damaged: Vec<String>,
+}
+
+/// The router.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .with_state(state)
+}
+
+/// Serve until the task is dropped.
+pub async fn serve(listener: TcpListener, state: HttpState) {
+    if let Err(e) = axum::serve(listener, router(state)).await {
+        tracing::error!(error = %e, "HTTP server stopped");
+    }
+}
+
+async fn health(State(s): State<HttpState>) -> Response {
+    match s.link.leader() {
+        Some(leader) => (StatusCode::OK, format!("ok: registered with {leader}\n")).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not registered with a leader\n").into_response(),
+    }
+}
+
+async fn metrics(State(s): State<HttpState>) -> Response {
+    let body = tokio::task::spawn_blocking(move || s.metrics.render(&s.store, &s.link)).await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn status(State(s): State<HttpState>) -> Response {
+    let built = tokio::task::spawn_blocking(move || Status {
+        data_addr: s.link.advertised().unwrap_or_else(|| s.data_listen.clone()),
+        master: s.link.leader(),
+        term: s.link.term(),
+        chunks: s.store.chunk_count(),
+        space: SpaceReport { load: s.metrics.load.get().max(0) as u32, ..s.store.space() },
+        disks: s.store.disk_status(),
+        damaged: s.store.damaged().into_iter().map(|(id, v, r)| format!("{id:016X}_{v:08X}: {r}")).collect(),
+    })
+    .await;
+    match built {
+        Ok(st) => Json(st).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}

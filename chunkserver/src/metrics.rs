@@ -1,0 +1,150 @@
+//! Prometheus metrics of a chunkserver, served on `/metrics` with the prefix `mfschunkserver_`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::master_link::LinkState;
+use crate::store::Store;
+
+/// Every metric a chunkserver exports.
+pub struct Metrics {
+    pub registry: Registry,
+    /// Chunk copies held.
+    pub chunks: IntGauge,
+    /// Bytes each disk offers, by disk path.
+    pub disk_total: IntGaugeVec,
+    /// Bytes free for new chunks on each disk.
+    pub disk_avail: IntGaugeVec,
+    /// Bytes of chunk files on each disk.
+    pub disk_used: IntGaugeVec,
+    /// Data requests by operation (read, write, truncate, sync, info) and outcome.
+    pub data_requests: IntCounterVec,
+    /// Data request latency by operation, seconds (including the chain).
+    pub data_latency: HistogramVec,
+    /// Bytes returned by reads.
+    pub read_bytes: IntCounter,
+    /// Bytes written by writes.
+    pub write_bytes: IntCounter,
+    /// Data requests in progress (the `load` of the space report).
+    pub load: IntGauge,
+    /// Blocks found damaged (CRC mismatch or I/O error) by reads, writes or the scrubber.
+    pub crc_errors: IntCounter,
+    /// Chunks checked by the scrubber.
+    pub scrubbed: IntCounter,
+    /// Replications by outcome.
+    pub replications: IntCounterVec,
+    /// Master commands by name and outcome.
+    pub commands: IntCounterVec,
+    /// Frames on the data port that could not be read (connection closed).
+    pub bad_frames: IntCounter,
+    /// 1 while registered with a leader.
+    pub master_connected: IntGauge,
+    /// Highest Raft term seen.
+    pub term: IntGauge,
+}
+
+fn must<T>(r: Result<T, prometheus::Error>) -> T {
+    match r {
+        Ok(v) => v,
+        // Only reachable through a programming error in the fixed metric definitions below.
+        Err(e) => panic!("metric definition: {e}"),
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("mfschunkserver".into()), None).unwrap_or_default();
+        let g = |n: &str, h: &str| must(IntGauge::new(n, h));
+        let c = |n: &str, h: &str| must(IntCounter::new(n, h));
+        let gv = |n: &str, h: &str, l: &[&str]| must(IntGaugeVec::new(Opts::new(n, h), l));
+        let cv = |n: &str, h: &str, l: &[&str]| must(IntCounterVec::new(Opts::new(n, h), l));
+        let m = Metrics {
+            chunks: g("chunks", "Chunk copies held"),
+            disk_total: gv("disk_total_bytes", "Bytes a disk offers for chunks", &["disk"]),
+            disk_avail: gv("disk_avail_bytes", "Bytes free for new chunks on a disk", &["disk"]),
+            disk_used: gv("disk_used_bytes", "Bytes of chunk files on a disk", &["disk"]),
+            data_requests: cv("data_requests_total", "Data requests", &["op", "result"]),
+            data_latency: must(HistogramVec::new(
+                HistogramOpts::new("data_request_duration_seconds", "Data request latency")
+                    .buckets(vec![0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+                &["op"],
+            )),
+            read_bytes: c("read_bytes_total", "Bytes returned by reads"),
+            write_bytes: c("write_bytes_total", "Bytes written"),
+            load: g("load", "Data requests in progress"),
+            crc_errors: c("crc_errors_total", "Damaged blocks found (CRC or I/O errors)"),
+            scrubbed: c("scrubbed_chunks_total", "Chunks checked by the background scrubber"),
+            replications: cv("replications_total", "Replications", &["result"]),
+            commands: cv("commands_total", "Master commands", &["cmd", "result"]),
+            bad_frames: c("bad_frames_total", "Malformed frames on the data port"),
+            master_connected: g("master_connected", "1 while registered with a leader"),
+            term: g("term", "Highest Raft term seen"),
+            registry,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.chunks.clone()),
+            Box::new(m.disk_total.clone()),
+            Box::new(m.disk_avail.clone()),
+            Box::new(m.disk_used.clone()),
+            Box::new(m.data_requests.clone()),
+            Box::new(m.data_latency.clone()),
+            Box::new(m.read_bytes.clone()),
+            Box::new(m.write_bytes.clone()),
+            Box::new(m.load.clone()),
+            Box::new(m.crc_errors.clone()),
+            Box::new(m.scrubbed.clone()),
+            Box::new(m.replications.clone()),
+            Box::new(m.commands.clone()),
+            Box::new(m.bad_frames.clone()),
+            Box::new(m.master_connected.clone()),
+            Box::new(m.term.clone()),
+        ];
+        for c in collectors {
+            must(m.registry.register(c));
+        }
+        m
+    }
+
+    /// Count a data request in progress until the guard is dropped.
+    pub fn in_progress(&self) -> LoadGuard<'_> {
+        self.load.inc();
+        LoadGuard(&self.load)
+    }
+
+    /// Refresh the gauges from the store and the master link, then render the text format.
+    /// Blocking (statvfs per disk).
+    pub fn render(&self, store: &Store, link: &LinkState) -> String {
+        self.chunks.set(store.chunk_count() as i64);
+        self.disk_total.reset();
+        self.disk_avail.reset();
+        self.disk_used.reset();
+        for d in store.disk_status() {
+            self.disk_total.with_label_values(&[d.path.as_str()]).set(d.total as i64);
+            self.disk_avail.with_label_values(&[d.path.as_str()]).set(d.avail as i64);
+            self.disk_used.with_label_values(&[d.path.as_str()]).set(d.used as i64);
+        }
+        self.master_connected.set(i64::from(link.leader().is_some()));
+        self.term.set(link.term() as i64);
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Decrements the load gauge when dropped.
+pub struct LoadGuard<'a>(&'a IntGauge);
+
+impl Drop for LoadGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
