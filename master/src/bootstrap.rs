@@ -22,7 +22,13 @@ pub fn members(cfg: &MasterConfig) -> BTreeMap<u64, MasterNode> {
     cfg.peers
         .iter()
         .map(|p| {
-            (p.id, MasterNode { raft_addr: p.raft_addr(), client_addr: p.client_addr(), http_addr: p.http_addr() })
+            let node = MasterNode {
+                raft_addr: p.raft_addr(),
+                client_addr: p.client_addr(),
+                http_addr: p.http_addr(),
+                cs_addr: p.cs_addr(),
+            };
+            (p.id, node)
         })
         .collect()
 }

@@ -2,22 +2,18 @@
 //! request runs in its own task and its answer goes back through the connection's writer.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use proto::client::{ClientRequest, ClientResponse, Reply, RequestBody, ResponseBody, PROTOCOL_VERSION};
-use proto::meta::Timestamp;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use proto::client::{ReadOp, Reply, RequestBody, ResponseBody, WriteOp, PROTOCOL_VERSION};
+use proto::meta::{Creds, Timestamp};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
+use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
 use crate::metrics::Metrics;
 use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
 use crate::sm_store::SharedState;
-
-/// Answers queued per connection before the reader stops taking new requests.
-const RESPONSE_QUEUE: usize = 4096;
 
 /// What serving clients needs.
 pub struct ClientService {
@@ -25,6 +21,8 @@ pub struct ClientService {
     pub state: SharedState,
     pub cfg: Arc<MasterConfig>,
     pub metrics: Arc<Metrics>,
+    /// The chunk side: chunk writes, chunk locations, space.
+    pub chunks: Arc<ChunkService>,
 }
 
 /// Accept client connections until the listener fails.
@@ -52,37 +50,11 @@ pub async fn serve(listener: TcpListener, svc: Arc<ClientService>) {
 }
 
 async fn handle_conn(stream: TcpStream, svc: Arc<ClientService>) -> Result<(), proto::frame::FrameError> {
-    let (mut rd, wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<ClientResponse>(RESPONSE_QUEUE);
-    let writer = tokio::spawn(async move {
-        let mut wr = BufWriter::new(wr);
-        while let Some(resp) = rx.recv().await {
-            if proto::frame::write_frame(&mut wr, &resp).await.is_err() {
-                return;
-            }
-            // Flush when no other answer is ready, so answers batch under load.
-            if rx.is_empty() && wr.flush().await.is_err() {
-                return;
-            }
-        }
-    });
-    let result = loop {
-        let req: ClientRequest = match proto::frame::read_frame(&mut rd).await {
-            Ok(r) => r,
-            Err(e) if e.is_clean_close() => break Ok(()),
-            Err(e) => break Err(e),
-        };
+    proto::rpc::serve_conn(stream, move |body: RequestBody| {
         let svc = svc.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let id = req.id;
-            let body = svc.handle(req.body).await;
-            let _ = tx.send(ClientResponse { id, body }).await;
-        });
-    };
-    drop(tx);
-    let _ = writer.await;
-    result
+        async move { svc.handle(body).await }
+    })
+    .await
 }
 
 fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<String> {
@@ -140,51 +112,95 @@ impl ClientService {
             RequestBody::CloseSession { session } => {
                 self.write(Command::CloseSession { session, now: Timestamp::now() }).await
             }
-            RequestBody::Write { session, seq, first_incomplete, creds, op } => {
-                self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op }).await
-            }
+            RequestBody::Write { session, seq, first_incomplete, creds, op } => match op {
+                WriteOp::ChunkWrite { ino, index, failed } => {
+                    let req = crate::chunks::write::ChunkWriteRequest {
+                        session,
+                        seq,
+                        first_incomplete,
+                        creds,
+                        ino,
+                        index,
+                        failed,
+                    };
+                    self.chunks.chunk_write(req).await
+                }
+                op => {
+                    self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op })
+                        .await
+                }
+            },
             RequestBody::Read { creds, op } => self.read(creds, op).await,
         }
     }
 
     async fn write(&self, cmd: Command) -> ResponseBody {
-        match tokio::time::timeout(self.cfg.commit_timeout, self.raft.client_write(cmd)).await {
-            Err(_) => ResponseBody::Unavailable {
-                reason: format!("no quorum: the entry was not committed within {:?}", self.cfg.commit_timeout),
-            },
-            Ok(Ok(resp)) => match resp.data {
-                CommandOutcome::Result(r) => ResponseBody::Result(r),
-                CommandOutcome::SessionUnknown => ResponseBody::SessionUnknown,
-                CommandOutcome::Stale => ResponseBody::Refused {
-                    reason: "request below the session's acknowledged window (late duplicate)".into(),
-                },
-            },
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => ResponseBody::NotLeader {
-                leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(&self.raft, f.leader_id)),
-            },
-            Ok(Err(e)) => ResponseBody::Unavailable { reason: e.to_string() },
+        match propose(&self.raft, self.cfg.commit_timeout, cmd).await {
+            Ok(outcome) => outcome_body(outcome),
+            Err(answer) => answer,
         }
     }
 
-    async fn read(&self, creds: proto::meta::Creds, op: proto::client::ReadOp) -> ResponseBody {
-        match tokio::time::timeout(self.cfg.commit_timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => ResponseBody::Unavailable {
-                reason: format!("no quorum: leadership not confirmed within {:?}", self.cfg.commit_timeout),
-            },
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => ResponseBody::NotLeader {
-                leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(&self.raft, f.leader_id)),
-            },
-            Ok(Err(e)) => ResponseBody::Unavailable { reason: e.to_string() },
-            Ok(Ok(_)) => {
-                let st = self.state.read();
-                ResponseBody::Result(match op {
-                    proto::client::ReadOp::Digest => Ok(Reply::Digest {
-                        applied_index: st.last_applied.map(|l| l.index).unwrap_or(0),
-                        digest: st.digest(),
-                    }),
-                    op => st.ns.read(&creds, &op),
-                })
-            }
+    async fn read(&self, creds: Creds, op: ReadOp) -> ResponseBody {
+        if let Err(answer) = ensure_leader(&self.raft, self.cfg.commit_timeout).await {
+            return answer;
         }
+        let mut result = {
+            let st = self.state.read();
+            match op {
+                ReadOp::Digest => Ok(Reply::Digest {
+                    applied_index: st.last_applied.map(|l| l.index).unwrap_or(0),
+                    digest: st.digest(),
+                }),
+                op => st.ns.read(&creds, &op),
+            }
+        };
+        match &mut result {
+            Ok(Reply::StatFs(s)) => (s.total_bytes, s.avail_bytes) = self.chunks.space(),
+            Ok(r @ (Reply::Chunk(_) | Reply::Chunks(_))) => self.chunks.locate(r),
+            _ => {}
+        }
+        ResponseBody::Result(result)
+    }
+}
+
+/// Propose `cmd` and wait (at most `timeout`) until it is committed and applied. Err: the
+/// answer for the client (not leader, no quorum).
+pub(crate) async fn propose(raft: &Raft, timeout: Duration, cmd: Command) -> Result<CommandOutcome, ResponseBody> {
+    match tokio::time::timeout(timeout, raft.client_write(cmd)).await {
+        Err(_) => Err(ResponseBody::Unavailable {
+            reason: format!("no quorum: the entry was not committed within {timeout:?}"),
+        }),
+        Ok(Ok(resp)) => Ok(resp.data),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
+            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
+        }),
+        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
+    }
+}
+
+/// The answer for an applied command's outcome.
+pub(crate) fn outcome_body(outcome: CommandOutcome) -> ResponseBody {
+    match outcome {
+        CommandOutcome::Result(r) => ResponseBody::Result(r),
+        CommandOutcome::SessionUnknown => ResponseBody::SessionUnknown,
+        CommandOutcome::Stale => {
+            ResponseBody::Refused { reason: "request below the session's acknowledged window (late duplicate)".into() }
+        }
+    }
+}
+
+/// Confirm leadership with a quorum and wait until this master applied everything committed
+/// before (at most `timeout`). Err: the answer for the client.
+pub(crate) async fn ensure_leader(raft: &Raft, timeout: Duration) -> Result<(), ResponseBody> {
+    match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
+        Err(_) => {
+            Err(ResponseBody::Unavailable { reason: format!("no quorum: leadership not confirmed within {timeout:?}") })
+        }
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
+            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
+        }),
+        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
+        Ok(Ok(_)) => Ok(()),
     }
 }

@@ -13,7 +13,8 @@ pub const DEFAULT_CS_PORT: u16 = 9420;
 pub const DEFAULT_CLIENT_PORT: u16 = 9421;
 pub const DEFAULT_HTTP_PORT: u16 = 9425;
 
-/// Keys MooseFS defines that this master accepts but does not act on (yet): silently taken.
+/// Keys MooseFS defines that this master accepts; those it does not act on (yet) are
+/// silently taken.
 const KNOWN_MOOSEFS_KEYS: &[&str] = &[
     "WORKING_USER",
     "WORKING_GROUP",
@@ -93,6 +94,8 @@ pub struct Peer {
     pub raft_port: u16,
     pub client_port: u16,
     pub http_port: u16,
+    /// Port chunkservers reach this master at (9420).
+    pub cs_port: u16,
 }
 
 impl Peer {
@@ -104,6 +107,47 @@ impl Peer {
     }
     pub fn http_addr(&self) -> String {
         format!("{}:{}", self.host, self.http_port)
+    }
+    pub fn cs_addr(&self) -> String {
+        format!("{}:{}", self.host, self.cs_port)
+    }
+}
+
+/// How the leader's chunk loop paces itself (MooseFS `REPLICATIONS_*` and `CHUNKS_*` keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkLoopConfig {
+    /// Time between two passes over every chunk (`CHUNKS_LOOP_MIN_TIME`, seconds; default 1:
+    /// each pass scans the whole table, where MooseFS spreads one pass over 300 s).
+    pub loop_interval: Duration,
+    /// No replication or over-goal deletion until this long after becoming leader, so every
+    /// chunkserver has time to register (`REPLICATIONS_DELAY_INIT`, seconds; default 60,
+    /// MooseFS 300).
+    pub delay_init: Duration,
+    /// No replication until this long after a chunkserver disconnected (it may come back
+    /// with its copies) (`REPLICATIONS_DELAY_DISCONNECT`, seconds; default 3600 as MooseFS).
+    pub delay_disconnect: Duration,
+    /// Replications into one chunkserver at once (`CHUNKS_WRITE_REP_LIMIT`, default 2).
+    pub write_rep_limit: usize,
+    /// Replications reading from one chunkserver at once (`CHUNKS_READ_REP_LIMIT`, default 10).
+    pub read_rep_limit: usize,
+    /// Deletions sent to one chunkserver per pass (`CHUNKS_SOFT_DEL_LIMIT`, default 10).
+    pub soft_del_limit: usize,
+    /// Deletions sent to one chunkserver per pass when it is short of space
+    /// (`CHUNKS_HARD_DEL_LIMIT`, default 25).
+    pub hard_del_limit: usize,
+}
+
+impl Default for ChunkLoopConfig {
+    fn default() -> Self {
+        ChunkLoopConfig {
+            loop_interval: Duration::from_secs(1),
+            delay_init: Duration::from_secs(60),
+            delay_disconnect: Duration::from_secs(3600),
+            write_rep_limit: 2,
+            read_rep_limit: 10,
+            soft_del_limit: 10,
+            hard_del_limit: 25,
+        }
     }
 }
 
@@ -134,6 +178,8 @@ pub struct MasterConfig {
     pub commit_timeout: Duration,
     /// Seconds an idle client session is kept (`SESSION_SUSTAIN_TIME`).
     pub session_sustain: Duration,
+    /// Pacing of the leader's chunk loop (replication and deletion).
+    pub chunk_loop: ChunkLoopConfig,
     pub log_level: String,
 }
 
@@ -182,7 +228,7 @@ fn listen(
     Ok(format!("{host}:{port}"))
 }
 
-/// Parse `RAFT_PEERS`: comma-separated `ID@HOST[:RAFTPORT[:CLIENTPORT[:HTTPPORT]]]`.
+/// Parse `RAFT_PEERS`: comma-separated `ID@HOST[:RAFTPORT[:CLIENTPORT[:HTTPPORT[:CSPORT]]]]`.
 pub fn parse_peers(s: &str) -> Result<Vec<Peer>, String> {
     let mut peers: Vec<Peer> = Vec::new();
     for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
@@ -196,22 +242,64 @@ pub fn parse_peers(s: &str) -> Result<Vec<Peer>, String> {
         if host.is_empty() {
             return Err(format!("{item:?}: empty host"));
         }
-        let mut ports = [DEFAULT_RAFT_PORT, DEFAULT_CLIENT_PORT, DEFAULT_HTTP_PORT];
+        let mut ports = [DEFAULT_RAFT_PORT, DEFAULT_CLIENT_PORT, DEFAULT_HTTP_PORT, DEFAULT_CS_PORT];
         for (i, p) in parts.enumerate() {
-            if i >= 3 {
-                return Err(format!("{item:?}: at most three ports (raft:client:http)"));
+            if i >= ports.len() {
+                return Err(format!("{item:?}: at most four ports (raft:client:http:cs)"));
             }
             ports[i] = p.trim().parse().map_err(|_| format!("{item:?}: bad port {p:?}"))?;
         }
         if peers.iter().any(|p| p.id == id) {
             return Err(format!("node id {id} listed twice"));
         }
-        peers.push(Peer { id, host, raft_port: ports[0], client_port: ports[1], http_port: ports[2] });
+        peers.push(Peer {
+            id,
+            host,
+            raft_port: ports[0],
+            client_port: ports[1],
+            http_port: ports[2],
+            cs_port: ports[3],
+        });
     }
     if peers.is_empty() {
         return Err("no peers listed".into());
     }
     Ok(peers)
+}
+
+fn chunk_loop_config(map: &BTreeMap<String, (usize, String)>) -> Result<ChunkLoopConfig, ConfigError> {
+    let d = ChunkLoopConfig::default();
+    let secs = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(num(map, key, default.as_secs())?))
+    };
+    let c = ChunkLoopConfig {
+        loop_interval: secs("CHUNKS_LOOP_MIN_TIME", d.loop_interval)?,
+        delay_init: secs("REPLICATIONS_DELAY_INIT", d.delay_init)?,
+        delay_disconnect: secs("REPLICATIONS_DELAY_DISCONNECT", d.delay_disconnect)?,
+        write_rep_limit: num(map, "CHUNKS_WRITE_REP_LIMIT", d.write_rep_limit)?,
+        read_rep_limit: num(map, "CHUNKS_READ_REP_LIMIT", d.read_rep_limit)?,
+        soft_del_limit: num(map, "CHUNKS_SOFT_DEL_LIMIT", d.soft_del_limit)?,
+        hard_del_limit: num(map, "CHUNKS_HARD_DEL_LIMIT", d.hard_del_limit)?,
+    };
+    if c.loop_interval.is_zero() {
+        return Err(ConfigError::Value { key: "CHUNKS_LOOP_MIN_TIME".into(), msg: "must be at least 1".into() });
+    }
+    for (key, v) in [
+        ("CHUNKS_WRITE_REP_LIMIT", c.write_rep_limit),
+        ("CHUNKS_READ_REP_LIMIT", c.read_rep_limit),
+        ("CHUNKS_SOFT_DEL_LIMIT", c.soft_del_limit),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::Value { key: key.into(), msg: "must be at least 1".into() });
+        }
+    }
+    if c.hard_del_limit < c.soft_del_limit {
+        return Err(ConfigError::Value {
+            key: "CHUNKS_HARD_DEL_LIMIT".into(),
+            msg: "must be at least CHUNKS_SOFT_DEL_LIMIT".into(),
+        });
+    }
+    Ok(c)
 }
 
 impl MasterConfig {
@@ -243,6 +331,7 @@ impl MasterConfig {
                 raft_port: DEFAULT_RAFT_PORT,
                 client_port: DEFAULT_CLIENT_PORT,
                 http_port: DEFAULT_HTTP_PORT,
+                cs_port: DEFAULT_CS_PORT,
             }],
         };
         let Some(me) = peers.iter().find(|p| p.id == node_id) else {
@@ -270,7 +359,11 @@ impl MasterConfig {
         } else {
             me.http_addr()
         };
-        let cs_listen = listen(&map, &["MATOCS"], DEFAULT_CS_PORT)?;
+        let cs_listen = if map.contains_key("MATOCS_LISTEN_HOST") || map.contains_key("MATOCS_LISTEN_PORT") {
+            listen(&map, &["MATOCS"], me.cs_port)?
+        } else {
+            me.cs_addr()
+        };
         let heartbeat = Duration::from_millis(num(&map, "RAFT_HEARTBEAT_MS", 100)?);
         let election_timeout_min = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MIN_MS", 500)?);
         let election_timeout_max = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MAX_MS", 1000)?);
@@ -301,6 +394,7 @@ impl MasterConfig {
             logs_keep,
             commit_timeout: Duration::from_millis(num(&map, "COMMIT_TIMEOUT_MS", 5_000)?),
             session_sustain: Duration::from_secs(num(&map, "SESSION_SUSTAIN_TIME", 86_400)?),
+            chunk_loop: chunk_loop_config(&map)?,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
         })
     }
@@ -331,6 +425,43 @@ mod tests {
         // The older MATOCU name is honoured; host defaults to all addresses as in MooseFS.
         assert_eq!(cfg.client_listen, "0.0.0.0:9500");
         assert_eq!(cfg.peers[0].client_addr(), "127.0.0.11:9421");
+        // The chunkserver port follows this node's entry, default 9420.
+        assert_eq!(cfg.cs_listen, "127.0.0.12:9420");
+        assert_eq!(cfg.peers[0].cs_addr(), "127.0.0.11:9420");
+        assert_eq!(cfg.chunk_loop, ChunkLoopConfig::default());
+    }
+
+    #[test]
+    fn a_fourth_peer_port_is_the_chunkserver_port() {
+        let peers = parse_peers("1@h:1:2:3:4, 2@g").unwrap();
+        assert_eq!(peers[0].cs_addr(), "h:4");
+        assert_eq!((peers[0].raft_port, peers[0].client_port, peers[0].http_port), (1, 2, 3));
+        assert_eq!(peers[1].cs_addr(), "g:9420");
+        assert!(parse_peers("1@h:1:2:3:4:5").is_err(), "five ports");
+        let cfg = MasterConfig::parse("RAFT_PEERS = 1@127.0.0.3:1:2:3:4\n").unwrap();
+        assert_eq!(cfg.cs_listen, "127.0.0.3:4");
+        let cfg = MasterConfig::parse("RAFT_PEERS = 1@127.0.0.3:1:2:3:4\nMATOCS_LISTEN_PORT = 9999\n").unwrap();
+        assert_eq!(cfg.cs_listen, "0.0.0.0:9999");
+    }
+
+    #[test]
+    fn chunk_loop_keys_are_read_and_checked() {
+        let cfg = MasterConfig::parse(
+            "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 2\nCHUNKS_WRITE_REP_LIMIT = 3\n\
+             CHUNKS_READ_REP_LIMIT = 4\nCHUNKS_SOFT_DEL_LIMIT = 5\nCHUNKS_HARD_DEL_LIMIT = 6\nCHUNKS_LOOP_MIN_TIME = 7\n",
+        )
+        .unwrap();
+        let c = cfg.chunk_loop;
+        assert_eq!(c.delay_init, Duration::ZERO);
+        assert_eq!(c.delay_disconnect, Duration::from_secs(2));
+        assert_eq!((c.write_rep_limit, c.read_rep_limit, c.soft_del_limit, c.hard_del_limit), (3, 4, 5, 6));
+        assert_eq!(c.loop_interval, Duration::from_secs(7));
+        let e = MasterConfig::parse("CHUNKS_SOFT_DEL_LIMIT = 30\n").unwrap_err().to_string();
+        assert!(e.contains("CHUNKS_HARD_DEL_LIMIT"), "{e}");
+        let e = MasterConfig::parse("CHUNKS_WRITE_REP_LIMIT = 0\n").unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{e}");
+        let e = MasterConfig::parse("REPLICATIONS_DELAY_INIT = soon\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
     }
 
     #[test]

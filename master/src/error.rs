@@ -16,3 +16,28 @@ pub enum MasterError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Why a command to a chunkserver did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsCallError {
+    /// The chunkserver answered with an error.
+    #[error("chunkserver {addr}: {err}")]
+    Refused { addr: String, err: proto::cs::CsError },
+    /// No answer in time; the command may still happen later.
+    #[error("chunkserver {addr} did not answer within {secs} s")]
+    Timeout { addr: String, secs: u64 },
+    /// Not connected (or the connection closed before the answer).
+    #[error("chunkserver {addr} is not connected")]
+    Disconnected { addr: String },
+}
+
+impl CsCallError {
+    /// A short name for metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CsCallError::Refused { .. } => "refused",
+            CsCallError::Timeout { .. } => "timeout",
+            CsCallError::Disconnected { .. } => "disconnected",
+        }
+    }
+}

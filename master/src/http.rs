@@ -1,4 +1,5 @@
-//! HTTP on port 9425: `/health`, `/metrics` (Prometheus text) and `/api/v1/status` (JSON).
+//! HTTP on port 9425: `/health`, `/metrics` (Prometheus text), `/api/v1/status`,
+//! `/api/v1/digest` and `/api/v1/chunkservers` (JSON).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::chunks::registry::ServerStatus;
+use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
 use crate::metrics::{role_name, Metrics};
 use crate::raft_types::Raft;
@@ -22,6 +25,7 @@ pub struct HttpState {
     pub state: SharedState,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<MasterConfig>,
+    pub chunks: Arc<ChunkService>,
 }
 
 /// `/api/v1/status`: one master's view of the group.
@@ -58,6 +62,7 @@ pub fn router(st: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/digest", get(digest))
+        .route("/api/v1/chunkservers", get(chunkservers))
         .with_state(st)
 }
 
@@ -123,4 +128,10 @@ async fn status(State(st): State<HttpState>) -> Json<Status> {
 async fn digest(State(st): State<HttpState>) -> Json<DigestInfo> {
     let s = st.state.read();
     Json(DigestInfo { applied_index: s.last_applied.map(|l| l.index), digest: s.digest() })
+}
+
+/// `/api/v1/chunkservers`: the chunkservers registered with this master (empty unless it
+/// leads), by data address.
+async fn chunkservers(State(st): State<HttpState>) -> Json<Vec<ServerStatus>> {
+    Json(st.chunks.status())
 }

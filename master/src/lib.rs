@@ -3,13 +3,14 @@
 //! The namespace ([`namespace`]) is the replicated state machine ([`state`], [`sm_store`]);
 //! the changelog is the Raft log in RocksDB (`raft-store`). Clients talk to the leader on
 //! port 9421 ([`client_server`]), masters to each other on 9419 ([`peer_server`],
-//! [`raft_net`]), operators and Prometheus on 9425 ([`http`]).
+//! [`raft_net`]), chunkservers to the leader on 9420 ([`chunks`]), operators and Prometheus
+//! on 9425 ([`http`]).
 
 pub mod admin;
 pub mod bootstrap;
+pub mod chunks;
 pub mod client_server;
 pub mod config;
-pub mod daemon;
 pub mod error;
 pub mod http;
 pub mod metrics;

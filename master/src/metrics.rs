@@ -17,7 +17,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Client request latency by operation, seconds.
     pub latency: HistogramVec,
-    /// Frames that could not be read or decoded, by port (client, raft).
+    /// Frames that could not be read or decoded, by port (client, raft, cs).
     pub bad_frames: IntCounterVec,
     /// Open client connections.
     pub client_connections: IntGauge,
@@ -34,6 +34,25 @@ pub struct Metrics {
     pub sessions: IntGauge,
     /// Snapshot housekeeping proposals made by the leader (trash purge, session expiry).
     pub housekeeping: IntCounter,
+    /// Chunkservers registered with this master (0 unless it leads).
+    pub chunkservers: IntGauge,
+    /// Chunks in the chunk table.
+    pub chunks: IntGauge,
+    /// Chunks with fewer valid copies (not on removal disks) than their goal.
+    pub chunks_under_goal: IntGauge,
+    /// Chunks with more valid copies than their goal.
+    pub chunks_over_goal: IntGauge,
+    /// Chunks without any valid copy on a registered chunkserver.
+    pub chunks_missing: IntGauge,
+    /// Replications by result (ok, error).
+    pub replications: IntCounterVec,
+    /// Copy deletions by reason (deleted, orphan, stale, over_goal, damaged) and result.
+    pub deletions: IntCounterVec,
+    /// Renumberings of copies that missed a version bump, by result.
+    pub repairs: IntCounterVec,
+    /// Commands sent to chunkservers by command (create, delete, set_version, replicate) and
+    /// result (ok, refused, timeout, disconnected).
+    pub cs_commands: IntCounterVec,
     last_leader_contact: Mutex<Option<Instant>>,
 }
 
@@ -76,6 +95,27 @@ impl Metrics {
                 "housekeeping_proposals_total",
                 "Trash purge and session expiry entries proposed",
             )),
+            chunkservers: g("chunkservers_connected", "Chunkservers registered with this master"),
+            chunks: g("chunks", "Chunks in the chunk table"),
+            chunks_under_goal: g("chunks_under_goal", "Chunks with fewer valid copies than their goal"),
+            chunks_over_goal: g("chunks_over_goal", "Chunks with more valid copies than their goal"),
+            chunks_missing: g("chunks_missing", "Chunks without any valid copy"),
+            replications: must(IntCounterVec::new(
+                Opts::new("chunk_replications_total", "Chunk replications"),
+                &["result"],
+            )),
+            deletions: must(IntCounterVec::new(
+                Opts::new("chunk_deletions_total", "Chunk copy deletions"),
+                &["reason", "result"],
+            )),
+            repairs: must(IntCounterVec::new(
+                Opts::new("chunk_version_repairs_total", "Copies renumbered after a missed version bump"),
+                &["result"],
+            )),
+            cs_commands: must(IntCounterVec::new(
+                Opts::new("cs_commands_total", "Commands sent to chunkservers"),
+                &["command", "result"],
+            )),
             last_leader_contact: Mutex::new(None),
             registry,
         };
@@ -95,6 +135,15 @@ impl Metrics {
             Box::new(m.inodes.clone()),
             Box::new(m.sessions.clone()),
             Box::new(m.housekeeping.clone()),
+            Box::new(m.chunkservers.clone()),
+            Box::new(m.chunks.clone()),
+            Box::new(m.chunks_under_goal.clone()),
+            Box::new(m.chunks_over_goal.clone()),
+            Box::new(m.chunks_missing.clone()),
+            Box::new(m.replications.clone()),
+            Box::new(m.deletions.clone()),
+            Box::new(m.repairs.clone()),
+            Box::new(m.cs_commands.clone()),
         ];
         for c in collectors {
             must(m.registry.register(c));
@@ -133,6 +182,7 @@ impl Metrics {
             let st = state.read();
             self.inodes.set(st.ns.inode_count() as i64);
             self.sessions.set(st.sessions.len() as i64);
+            self.chunks.set(st.ns.chunk_table().len() as i64);
         }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {

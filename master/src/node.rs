@@ -1,4 +1,4 @@
-//! A running master: storage, Raft, the three listeners and the leader's housekeeping,
+//! A running master: storage, Raft, the four listeners and the leader's housekeeping,
 //! started from one place.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use raft_store::{RocksLogStore, SnapshotFiles};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::chunks::ChunkService;
 use crate::client_server::{self, ClientService};
 use crate::config::MasterConfig;
 use crate::error::MasterError;
@@ -29,6 +30,8 @@ pub struct Master {
     pub state: SharedState,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<MasterConfig>,
+    /// The chunk side (chunkserver registry, chunk writes, replication).
+    pub chunks: Arc<ChunkService>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -61,6 +64,7 @@ impl Master {
         let raft_listener = bind(&cfg.raft_listen, "raft peers").await?;
         let client_listener = bind(&cfg.client_listen, "clients").await?;
         let http_listener = bind(&cfg.http_listen, "http").await?;
+        let cs_listener = bind(&cfg.cs_listen, "chunkservers").await?;
 
         let log_store = RocksLogStore::<TypeConfig>::open(&cfg.data_path.join("changelog"))?;
         let files = SnapshotFiles::open(&cfg.data_path.join("snapshots"))?;
@@ -73,11 +77,14 @@ impl Master {
 
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(peer_server::serve(raft_listener, raft.clone(), metrics.clone())));
+        let chunks = ChunkService::new(raft.clone(), state.clone(), cfg.clone(), metrics.clone());
+        tasks.extend(chunks.start(cs_listener));
         let svc = Arc::new(ClientService {
             raft: raft.clone(),
             state: state.clone(),
             cfg: cfg.clone(),
             metrics: metrics.clone(),
+            chunks: chunks.clone(),
         });
         tasks.push(tokio::spawn(client_server::serve(client_listener, svc)));
         let app = http::router(HttpState {
@@ -85,6 +92,7 @@ impl Master {
             state: state.clone(),
             metrics: metrics.clone(),
             cfg: cfg.clone(),
+            chunks: chunks.clone(),
         });
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
@@ -100,11 +108,12 @@ impl Master {
             id = cfg.node_id,
             raft = %cfg.raft_listen,
             clients = %cfg.client_listen,
+            chunkservers = %cfg.cs_listen,
             http = %cfg.http_listen,
             data = %cfg.data_path.display(),
             "mfsmaster started"
         );
-        Ok(Master { raft, state, metrics, cfg, tasks })
+        Ok(Master { raft, state, metrics, cfg, chunks, tasks })
     }
 
     /// Stop Raft and every listener.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::Cursor;
 
 use proto::client::{OpResult, WriteOp};
-use proto::meta::{Creds, Timestamp};
+use proto::meta::{Creds, Ino, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A member of the Raft group and the addresses others reach it at.
@@ -18,11 +18,13 @@ pub struct MasterNode {
     pub client_addr: String,
     /// HTTP address (port 9425).
     pub http_addr: String,
+    /// Chunkserver address (port 9420), handed to chunkservers in "not leader, try X" answers.
+    pub cs_addr: String,
 }
 
 impl fmt::Display for MasterNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "raft={} client={} http={}", self.raft_addr, self.client_addr, self.http_addr)
+        write!(f, "raft={} client={} http={} cs={}", self.raft_addr, self.client_addr, self.http_addr, self.cs_addr)
     }
 }
 
@@ -40,6 +42,33 @@ pub enum Command {
     ExpireSessions { now: Timestamp, older_than: Timestamp },
     /// Delete trash entries whose time is up.
     PurgeTrash { now: Timestamp },
+    /// A client's `WriteOp::ChunkWrite` as the leader decided it, applied at most once per
+    /// (`session`, `seq`) like [`Command::Client`]: with `new_chunk`, allocate that id in the
+    /// hole at `index`; without, bump the version of the chunk there. `holders` (data
+    /// addresses, in write chain order) become the chunk's holders.
+    ChunkWrite {
+        session: u64,
+        seq: u64,
+        first_incomplete: u64,
+        now: Timestamp,
+        creds: Creds,
+        ino: Ino,
+        index: u32,
+        new_chunk: Option<u64>,
+        holders: Vec<String>,
+    },
+    /// The bump of chunk `id` to `version` reached only `holders`: they become its holders
+    /// (the others' copies are stale). Ignored when the chunk has moved to another version.
+    ChunkHolders { id: u64, version: u32, holders: Vec<String> },
+    /// Before a replication: bump chunk `id` from `version` to `version + 1` for `holders`,
+    /// so a client still writing with the old version cannot write past the new copy.
+    /// Ignored when the chunk has moved to another version.
+    ChunkBump { id: u64, version: u32, holders: Vec<String> },
+    /// A replication gave `addr` a valid copy of chunk `id` at `version`: add it to the
+    /// holders. Ignored when the chunk has moved to another version.
+    ChunkCopyAdded { id: u64, version: u32, addr: String },
+    /// No chunkserver holds these deleted chunks any more: forget them.
+    ChunksDeleted { ids: Vec<u64> },
 }
 
 impl fmt::Display for Command {
@@ -50,6 +79,16 @@ impl fmt::Display for Command {
             Command::CloseSession { session, .. } => write!(f, "close-session {session}"),
             Command::ExpireSessions { .. } => write!(f, "expire-sessions"),
             Command::PurgeTrash { .. } => write!(f, "purge-trash"),
+            Command::ChunkWrite { session, seq, ino, index, new_chunk, .. } => match new_chunk {
+                Some(id) => write!(f, "client {session}#{seq} chunk-write {ino}[{index}] new {id}"),
+                None => write!(f, "client {session}#{seq} chunk-write {ino}[{index}] bump"),
+            },
+            Command::ChunkHolders { id, version, holders } => {
+                write!(f, "chunk-holders {id} v{version} {}", holders.join(","))
+            }
+            Command::ChunkBump { id, version, .. } => write!(f, "chunk-bump {id} v{version}"),
+            Command::ChunkCopyAdded { id, version, addr } => write!(f, "chunk-copy-added {id} v{version} {addr}"),
+            Command::ChunksDeleted { ids } => write!(f, "chunks-deleted ({})", ids.len()),
         }
     }
 }

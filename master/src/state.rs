@@ -59,31 +59,25 @@ impl MetaState {
     pub fn apply(&mut self, cmd: &Command) -> CommandOutcome {
         match cmd {
             Command::Client { session, seq, first_incomplete, now, creds, op } => {
-                let Some(s) = self.sessions.get_mut(session) else {
-                    return CommandOutcome::SessionUnknown;
-                };
-                s.last_seen = *now;
-                if let Some(r) = s.replies.get(seq) {
-                    return CommandOutcome::Result(r.clone());
-                }
-                if *seq < s.first_incomplete {
-                    return CommandOutcome::Stale;
-                }
-                if *first_incomplete > s.first_incomplete {
-                    s.first_incomplete = (*first_incomplete).min(*seq);
-                    let keep = s.replies.split_off(&s.first_incomplete);
-                    s.replies = keep;
-                }
                 let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
-                let result = self.ns.apply_write(&ctx, op);
-                if let Some(s) = self.sessions.get_mut(session) {
-                    s.replies.insert(*seq, result.clone());
-                    while s.replies.len() > MAX_CACHED_REPLIES {
-                        s.replies.pop_first();
-                    }
-                }
-                CommandOutcome::Result(result)
+                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| ns.apply_write(&ctx, op))
             }
+            Command::ChunkWrite { session, seq, first_incomplete, now, creds, ino, index, new_chunk, holders } => {
+                let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
+                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
+                    ns.apply_chunk_write(&ctx, *ino, *index, *new_chunk, holders)
+                })
+            }
+            Command::ChunkHolders { id, version, holders } => {
+                CommandOutcome::Result(self.ns.set_chunk_holders(*id, *version, holders))
+            }
+            Command::ChunkBump { id, version, holders } => {
+                CommandOutcome::Result(self.ns.bump_chunk(*id, *version, holders))
+            }
+            Command::ChunkCopyAdded { id, version, addr } => {
+                CommandOutcome::Result(self.ns.add_chunk_holder(*id, *version, addr))
+            }
+            Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
             Command::OpenSession { now, info } => {
                 let id = self.next_session;
                 self.next_session += 1;
@@ -117,6 +111,58 @@ impl MetaState {
             }
             Command::PurgeTrash { now } => CommandOutcome::Result(Ok(Reply::Count(self.ns.purge_trash(*now)))),
         }
+    }
+
+    /// Run `op` at most once per (`session`, `seq`): a request seen before gets its first
+    /// result back; one below the session's acknowledged window is `Stale`. Replies at or
+    /// above `first_incomplete` stay cached (at most [`MAX_CACHED_REPLIES`] per session).
+    fn exactly_once(
+        &mut self,
+        session: u64,
+        seq: u64,
+        first_incomplete: u64,
+        now: Timestamp,
+        op: impl FnOnce(&mut Namespace) -> OpResult,
+    ) -> CommandOutcome {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return CommandOutcome::SessionUnknown;
+        };
+        s.last_seen = now;
+        if let Some(r) = s.replies.get(&seq) {
+            return CommandOutcome::Result(r.clone());
+        }
+        if seq < s.first_incomplete {
+            return CommandOutcome::Stale;
+        }
+        if first_incomplete > s.first_incomplete {
+            s.first_incomplete = first_incomplete.min(seq);
+            let keep = s.replies.split_off(&s.first_incomplete);
+            s.replies = keep;
+        }
+        let result = op(&mut self.ns);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.replies.insert(seq, result.clone());
+            while s.replies.len() > MAX_CACHED_REPLIES {
+                s.replies.pop_first();
+            }
+        }
+        CommandOutcome::Result(result)
+    }
+
+    /// What a request (`session`, `seq`) would get without running: `Some` when the session
+    /// is unknown, the request was applied before (its cached result) or is stale; `None`
+    /// when it is new. Read-only: the leader uses it before doing work for a retried request.
+    pub fn replay(&self, session: u64, seq: u64) -> Option<CommandOutcome> {
+        let Some(s) = self.sessions.get(&session) else {
+            return Some(CommandOutcome::SessionUnknown);
+        };
+        if let Some(r) = s.replies.get(&seq) {
+            return Some(CommandOutcome::Result(r.clone()));
+        }
+        if seq < s.first_incomplete {
+            return Some(CommandOutcome::Stale);
+        }
+        None
     }
 
     /// Sessions idle since before `older_than`, for the leader's expiry loop.
@@ -207,6 +253,87 @@ mod tests {
         st.apply(&Command::ExpireSessions { now: t(10), older_than: t(5) });
         assert!(!st.sessions.contains_key(&s));
         assert_eq!(st.apply(&mkdir(s, 1, 1, "a")), CommandOutcome::SessionUnknown);
+    }
+
+    fn create(session: u64, seq: u64, name: &str) -> Command {
+        Command::Client {
+            session,
+            seq,
+            first_incomplete: seq,
+            now: t(2),
+            creds: Creds::root(),
+            op: WriteOp::Create { parent: ROOT_INODE, name: name.into(), mode: 0o644, umask: 0, exclusive: true },
+        }
+    }
+
+    fn chunk_write(session: u64, seq: u64, ino: u64, new_chunk: Option<u64>, holders: &[&str]) -> Command {
+        Command::ChunkWrite {
+            session,
+            seq,
+            first_incomplete: seq,
+            now: t(3),
+            creds: Creds::root(),
+            ino,
+            index: 0,
+            new_chunk,
+            holders: holders.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    fn chunk_of(o: &CommandOutcome) -> (u64, u32) {
+        match o {
+            CommandOutcome::Result(Ok(Reply::Chunk(l))) => (l.chunk_id, l.version),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_retried_chunk_write_returns_the_same_chunk_and_version() {
+        let mut st = MetaState::new();
+        let s = open(&mut st);
+        let ino = match st.apply(&create(s, 1, "f")) {
+            CommandOutcome::Result(Ok(Reply::Entry(a))) => a.ino,
+            other => panic!("{other:?}"),
+        };
+        let first = st.apply(&chunk_write(s, 2, ino, Some(7), &["a"]));
+        assert_eq!(chunk_of(&first), (7, 1));
+        let digest = st.digest();
+        // The retry after a failover may carry another id (the new leader reserved anew):
+        // the first answer comes back, nothing is allocated twice.
+        assert_eq!(st.apply(&chunk_write(s, 2, ino, Some(8), &["b"])), first);
+        assert_eq!(st.digest(), digest);
+        assert_eq!(st.replay(s, 2), Some(first.clone()));
+        assert_eq!(st.replay(s, 3), None, "a new request");
+        let bump = st.apply(&chunk_write(s, 3, ino, None, &["a"]));
+        assert_eq!(chunk_of(&bump), (7, 2));
+        assert_eq!(st.apply(&chunk_write(s, 3, ino, None, &["a"])), bump, "bumped once");
+        assert_eq!(st.ns.chunk_meta(7).map(|m| m.version), Some(2));
+        // Below the window: stale; unknown session: refused.
+        assert_eq!(st.apply(&chunk_write(s, 1, ino, None, &["a"])), CommandOutcome::Stale);
+        assert_eq!(st.replay(s, 1), Some(CommandOutcome::Stale));
+        assert_eq!(st.apply(&chunk_write(99, 1, ino, None, &["a"])), CommandOutcome::SessionUnknown);
+        assert_eq!(st.replay(99, 1), Some(CommandOutcome::SessionUnknown));
+    }
+
+    #[test]
+    fn chunk_bookkeeping_commands_need_no_session() {
+        let mut st = MetaState::new();
+        let s = open(&mut st);
+        let ino = match st.apply(&create(s, 1, "f")) {
+            CommandOutcome::Result(Ok(Reply::Entry(a))) => a.ino,
+            other => panic!("{other:?}"),
+        };
+        st.apply(&chunk_write(s, 2, ino, Some(1), &["a", "b"]));
+        let r = st.apply(&Command::ChunkHolders { id: 1, version: 1, holders: vec!["a".into()] });
+        assert_eq!(r, CommandOutcome::Result(Ok(Reply::Count(1))));
+        let r = st.apply(&Command::ChunkBump { id: 1, version: 1, holders: vec!["a".into()] });
+        assert_eq!(r, CommandOutcome::Result(Ok(Reply::Count(1))));
+        let r = st.apply(&Command::ChunkCopyAdded { id: 1, version: 2, addr: "c".into() });
+        assert_eq!(r, CommandOutcome::Result(Ok(Reply::Count(1))));
+        let m = st.ns.chunk_meta(1).cloned().unwrap();
+        assert_eq!((m.version, m.holders), (2, vec!["a".to_string(), "c".to_string()]));
+        let r = st.apply(&Command::ChunksDeleted { ids: vec![1] });
+        assert_eq!(r, CommandOutcome::Result(Ok(Reply::Count(0))), "not deleted: still in use");
     }
 
     #[test]

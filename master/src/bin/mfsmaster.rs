@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use master::config::MasterConfig;
-use master::daemon;
 use master::node::Master;
+use proto::daemon;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::{reload, EnvFilter};
+
+/// Program name: names the lock and log files in DATA_PATH.
+const PROGRAM: &str = "mfsmaster";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Action {
@@ -40,32 +43,32 @@ fn main() -> anyhow::Result<()> {
     let data = cfg.data_path.clone();
     let bg_args = vec!["-c".to_string(), args.config.display().to_string(), "start".to_string()];
     match args.action {
-        Action::Status => match daemon::running_pid(&data) {
+        Action::Status => match daemon::running_pid(&data, PROGRAM) {
             Some(pid) => println!("mfsmaster pid: {pid}"),
             None => {
                 println!("mfsmaster is not running");
                 std::process::exit(1);
             }
         },
-        Action::Stop => match daemon::stop(&data)? {
+        Action::Stop => match daemon::stop(&data, PROGRAM)? {
             Some(pid) => println!("mfsmaster (pid {pid}) stopped"),
             None => println!("mfsmaster is not running"),
         },
-        Action::Reload => match daemon::signal(&data, libc::SIGHUP) {
+        Action::Reload => match daemon::signal(&data, PROGRAM, libc::SIGHUP) {
             Some(pid) => println!("reload signal sent to mfsmaster (pid {pid})"),
             None => anyhow::bail!("mfsmaster is not running"),
         },
         Action::Restart | Action::Start => {
             if args.action == Action::Restart {
-                if let Some(pid) = daemon::stop(&data)? {
+                if let Some(pid) = daemon::stop(&data, PROGRAM)? {
                     println!("mfsmaster (pid {pid}) stopped");
                 }
             }
             if args.foreground {
                 run_foreground(cfg, args.config)?;
             } else {
-                let pid = daemon::start_background(&data, &bg_args)?;
-                println!("mfsmaster started (pid {pid}, log {})", data.join(daemon::LOG_FILE).display());
+                let pid = daemon::start_background(&data, PROGRAM, &bg_args)?;
+                println!("mfsmaster started (pid {pid}, log {})", data.join(daemon::log_file(PROGRAM)).display());
             }
         }
     }
@@ -77,7 +80,7 @@ fn run_foreground(cfg: MasterConfig, path: PathBuf) -> anyhow::Result<()> {
     let (filter, reload_handle) = reload::Layer::new(filter);
     use tracing_subscriber::prelude::*;
     tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer().with_target(false)).init();
-    let _lock = daemon::lock(&cfg.data_path)?;
+    let _lock = daemon::lock(&cfg.data_path, PROGRAM)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let master = Master::start(cfg).await?;

@@ -49,10 +49,14 @@ pub enum Body {
 }
 
 /// One chunk of the global chunk table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkMeta {
     /// Bumped each time the chunk is opened for writing; older replicas are stale.
     pub version: u32,
+    /// Data addresses (sorted) of the chunkservers that hold the data of this version: given
+    /// it at its last bump (or creation), or given a copy by replication since. Only their
+    /// copies can be valid (see `chunks::registry::is_valid`).
+    pub holders: Vec<String>,
 }
 
 impl Inode {

@@ -17,8 +17,9 @@
 //! bookkeeping of adding and removing names, [`names`] name validation, [`perm`] permission
 //! rules, then one module per family of operations
 //! ([`create`], [`remove`], [`rename`], [`setattr`], [`goal`], [`xattr`], [`open`],
-//! [`read`]) and [`trash`] for what happens to an inode whose last name is gone.
+//! [`read`], [`chunks`]) and [`trash`] for what happens to an inode whose last name is gone.
 
+mod chunks;
 mod create;
 mod dir;
 mod entries;
@@ -44,8 +45,10 @@ use proto::meta::{Attr, Creds, Ino, Timestamp, ROOT_INODE};
 use proto::Errno;
 use serde::{Deserialize, Serialize};
 
+pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
-use inode::{Body, ChunkMeta, Inode};
+pub use inode::ChunkMeta;
+use inode::{Body, Inode};
 use trash::TrashEntry;
 
 /// Goal (copies per chunk) of the root directory, which every new inode inherits from its
@@ -81,7 +84,7 @@ pub struct Namespace {
     next_ino: Ino,
     /// Every chunk a file refers to, with its version.
     chunks: BTreeMap<u64, ChunkMeta>,
-    /// Next chunk id to hand out (chunk allocation comes with the data path).
+    /// Next chunk id to hand out: a new chunk's id must be at least this.
     next_chunk_id: u64,
     /// Chunks no file refers to any more, waiting for the chunk deletion loop.
     chunks_to_delete: BTreeSet<u64>,
@@ -154,11 +157,16 @@ impl Namespace {
             WriteOp::Release { ino } => self.release(ctx, *ino),
             WriteOp::SetGoal { ino, goal, recursive } => self.set_goal(ctx, *ino, *goal, *recursive),
             WriteOp::SetTrashTime { ino, seconds, recursive } => self.set_trash_time(ctx, *ino, *seconds, *recursive),
+            WriteOp::WriteEnd { ino, size } => self.write_end(ctx, *ino, *size),
+            // Needs the leader's decision (new id or bump, holders): it arrives as
+            // `Command::ChunkWrite` through `Namespace::apply_chunk_write`, never here.
+            WriteOp::ChunkWrite { .. } => Err(Errno::EINVAL),
         }
     }
 
     /// Answer a read. [`ReadOp::Digest`] is answered a layer above (it needs the applied
-    /// index): here it is `ENOSYS`.
+    /// index): here it is `ENOSYS`. [`ReadOp::ChunkRead`] and [`ReadOp::FileChunks`] answer
+    /// each chunk's holders as `servers`; the leader replaces them with live valid copies.
     pub fn read(&self, creds: &Creds, op: &ReadOp) -> OpResult {
         match op {
             ReadOp::Lookup { parent, name } => self.lookup(creds, *parent, name),
@@ -171,6 +179,8 @@ impl Namespace {
             ReadOp::ListXattr { ino } => self.listxattr(creds, *ino),
             ReadOp::StatFs => self.statfs(),
             ReadOp::Access { ino, mask } => self.access(creds, *ino, *mask),
+            ReadOp::ChunkRead { ino, index } => self.chunk_read(creds, *ino, *index),
+            ReadOp::FileChunks { ino } => self.file_chunks(*ino),
             ReadOp::Digest => Err(Errno::ENOSYS),
         }
     }

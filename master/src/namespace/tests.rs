@@ -3,6 +3,7 @@
 //! Every write goes through [`Fs::write`], which also proves the "a failed operation leaves
 //! the namespace unchanged" rule for every failing call in every test.
 
+mod chunks;
 mod create;
 mod open_trash;
 mod perm;
@@ -264,7 +265,7 @@ impl Fs {
     /// Give regular file `ino` these chunk ids (0 = hole), registered in the chunk table.
     pub fn give_chunks(&mut self, ino: Ino, ids: &[u64]) {
         for &id in ids.iter().filter(|&&id| id != 0) {
-            self.ns.chunks.insert(id, ChunkMeta { version: 1 });
+            self.ns.chunks.insert(id, ChunkMeta { version: 1, holders: Vec::new() });
         }
         match &mut self.ns.inodes.get_mut(&ino).unwrap().body {
             Body::File { chunks } => *chunks = ids.to_vec(),

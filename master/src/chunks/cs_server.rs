@@ -1,0 +1,245 @@
+//! The chunkserver protocol on port 9420 (`proto::cs`): registration, heartbeats, reports,
+//! and the answers to the leader's commands.
+//!
+//! The first frame must be `Register`. A master that does not lead answers `NotLeader` with
+//! the leader's 9420 address and closes; the leader answers `Welcome { term }`, records the
+//! server and its copies, and reconciles them at once (stale copies deleted, copies that
+//! missed a version bump renumbered). When this master stops leading, every chunkserver
+//! connection is closed so the chunkservers go to the new leader.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::RaftMetrics;
+use proto::cs::{CsCommand, CsToMaster, MasterToCs};
+use proto::frame::FrameError;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::link::CsLink;
+use super::registry::Server;
+use super::{replication, ChunkService};
+use crate::raft_types::{MasterNode, Raft};
+
+/// How long a new connection may take to send its `Register`.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages queued for one chunkserver's writer before senders wait.
+const SEND_QUEUE: usize = 4096;
+/// A registered chunkserver silent this long (it sends a heartbeat every second) is taken
+/// for dead: the connection is closed and its copies forgotten.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the leader re-sends `Welcome { term }` on an idle connection: the
+/// chunkserver's sign that the leader is alive (it reconnects after `MASTER_TIMEOUT`, 10 s,
+/// without any message).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// Longest address a chunkserver may register with (host names are at most 253 bytes).
+const MAX_ADDR_LEN: usize = 300;
+
+/// Accept chunkserver connections until the listener fails.
+pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    match handle_conn(stream, &svc).await {
+                        Ok(()) => {}
+                        // A frame cut short counts as bad; a reset or a write error is a lost
+                        // connection.
+                        Err(FrameError::Io(e)) if e.kind() != std::io::ErrorKind::UnexpectedEof => {
+                            tracing::info!(%peer, error = %e, "chunkserver connection lost")
+                        }
+                        Err(e) => {
+                            svc.metrics.bad_frames.with_label_values(&["cs"]).inc();
+                            tracing::warn!(%peer, error = %e, "closing chunkserver connection after a bad frame");
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "chunkserver listener accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The chunkserver address (9420) of the leader this master knows, if any.
+fn leader_cs_addr(raft: &Raft) -> Option<String> {
+    let m = raft.metrics().borrow().clone();
+    let id = m.current_leader?;
+    m.membership_config.membership().get_node(&id).map(|n: &MasterNode| n.cs_addr.clone()).filter(|a| !a.is_empty())
+}
+
+fn check_addr(what: &str, addr: &str) -> Result<(), FrameError> {
+    if addr.is_empty() || addr.len() > MAX_ADDR_LEN || addr.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FrameError::Decode(format!("register: bad {what} {addr:?}")));
+    }
+    Ok(())
+}
+
+async fn handle_conn(stream: TcpStream, svc: &Arc<ChunkService>) -> Result<(), FrameError> {
+    let (mut rd, mut wr) = stream.into_split();
+    let first = match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame(&mut rd)).await {
+        Err(_) => {
+            tracing::info!("chunkserver connection sent no registration in time; closing");
+            return Ok(());
+        }
+        Ok(Err(e)) if e.is_clean_close() => return Ok(()),
+        Ok(r) => r?,
+    };
+    let CsToMaster::Register { data_addr, http_addr, space, chunks } = first else {
+        return Err(FrameError::Decode("the first message must be Register".into()));
+    };
+    check_addr("data address", &data_addr)?;
+    check_addr("http address", &http_addr)?;
+
+    let (tx, rx) = mpsc::channel(SEND_QUEUE);
+    let conn_id = svc.next_conn_id();
+    // Under the leadership lock: a leadership change clears the registry after us, never
+    // before us.
+    let registered = {
+        let leadership = svc.leadership_lock();
+        leadership.map(|l| {
+            let link = Arc::new(CsLink::new(data_addr.clone(), l.term, conn_id, tx));
+            let server = Server {
+                data_addr: data_addr.clone(),
+                http_addr: http_addr.clone(),
+                space,
+                since: Instant::now(),
+                link: link.clone(),
+            };
+            let old = svc.registry().register(server, &chunks);
+            (l.term, link, old)
+        })
+    };
+    let Some((term, link, old)) = registered else {
+        let leader = leader_cs_addr(&svc.raft);
+        tracing::info!(server = %data_addr, leader = ?leader, "chunkserver registering with a follower: redirected");
+        proto::frame::write_frame(&mut wr, &MasterToCs::NotLeader { leader }).await?;
+        let _ = wr.shutdown().await;
+        return Ok(());
+    };
+    if let Some(old) = old {
+        tracing::info!(server = %data_addr, "chunkserver reconnected: closing its previous connection");
+        old.close();
+    }
+    svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
+    tracing::info!(server = %data_addr, http = %http_addr, chunks = chunks.len(), term, "chunkserver registered");
+
+    let result = async {
+        proto::frame::write_frame(&mut wr, &MasterToCs::Welcome { term }).await?;
+        let writer = tokio::spawn(write_loop(wr, rx));
+        let keepalive = tokio::spawn(keepalive(link.clone(), term));
+        tokio::spawn(replication::reconcile_server(svc.clone(), data_addr.clone(), conn_id));
+        let r = read_loop(&mut rd, svc, &link, term).await;
+        writer.abort();
+        keepalive.abort();
+        r
+    }
+    .await;
+    link.close();
+    if svc.registry().disconnect(&data_addr, conn_id) {
+        tracing::info!(server = %data_addr, "chunkserver disconnected; its copies are forgotten");
+    }
+    svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
+    result
+}
+
+/// Re-send `Welcome { term }` every [`KEEPALIVE_INTERVAL`] until the link closes.
+async fn keepalive(link: Arc<CsLink>, term: u64) {
+    loop {
+        tokio::time::sleep(KEEPALIVE_INTERVAL).await;
+        if link.is_closed() {
+            return;
+        }
+        link.try_send(MasterToCs::Welcome { term });
+    }
+}
+
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<MasterToCs>) {
+    let mut wr = BufWriter::new(wr);
+    while let Some(msg) = rx.recv().await {
+        if proto::frame::write_frame(&mut wr, &msg).await.is_err() {
+            return;
+        }
+        if rx.is_empty() && wr.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Wait until this master no longer leads in `term`.
+async fn leadership_lost(rx: &mut watch::Receiver<RaftMetrics<u64, MasterNode>>, term: u64) {
+    loop {
+        {
+            let m = rx.borrow_and_update();
+            if m.state != openraft::ServerState::Leader || m.current_term != term {
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_loop(
+    rd: &mut OwnedReadHalf,
+    svc: &Arc<ChunkService>,
+    link: &Arc<CsLink>,
+    term: u64,
+) -> Result<(), FrameError> {
+    let mut metrics = svc.raft.metrics();
+    // Only branches that end the loop may interrupt a frame being read (reading a frame is
+    // not cancel-safe): the keepalive runs in its own task.
+    loop {
+        let msg = tokio::select! {
+            _ = link.closed() => return Ok(()),
+            _ = leadership_lost(&mut metrics, term) => {
+                tracing::info!(server = %link.addr, "no longer leading: closing the chunkserver connection");
+                return Ok(());
+            }
+            frame = tokio::time::timeout(SILENCE_TIMEOUT, proto::frame::read_frame::<_, CsToMaster>(rd)) => match frame {
+                Ok(Ok(m)) => m,
+                Ok(Err(e)) if e.is_clean_close() => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    tracing::warn!(server = %link.addr, "chunkserver silent for {SILENCE_TIMEOUT:?}: closing its connection");
+                    return Ok(());
+                }
+            },
+        };
+        handle_message(svc, link, msg)?;
+    }
+}
+
+fn handle_message(svc: &Arc<ChunkService>, link: &Arc<CsLink>, msg: CsToMaster) -> Result<(), FrameError> {
+    let addr = &link.addr;
+    match msg {
+        CsToMaster::Register { .. } => return Err(FrameError::Decode("Register sent twice".into())),
+        CsToMaster::Heartbeat { space } => svc.registry().heartbeat(addr, space),
+        CsToMaster::ChunkAdded { chunk } => {
+            tracing::info!(server = %addr, chunk = chunk.id, version = chunk.version, "chunkserver reports a new copy");
+            svc.registry().add_copy(chunk.id, addr, chunk.version, chunk.to_remove);
+        }
+        CsToMaster::ChunkDamaged { id, version, reason } => {
+            tracing::warn!(server = %addr, chunk = id, version, %reason, "damaged copy: dropping and deleting it");
+            svc.registry().remove_copy(id, addr, Some(version));
+            let (svc, addr) = (svc.clone(), addr.clone());
+            tokio::spawn(async move {
+                let r = svc.command(&addr, CsCommand::Delete { id, version }).await;
+                svc.metrics.deletions.with_label_values(&["damaged", if r.is_ok() { "ok" } else { "error" }]).inc();
+            });
+        }
+        CsToMaster::CommandDone { req_id, result } => {
+            if !link.complete(req_id, result) {
+                tracing::debug!(server = %addr, req_id, "answer to a command no one waits for (timed out)");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The leader's side of one chunkserver connection: commands go out through the
+//! connection's writer, answers (`CommandDone`) come back by `req_id`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use proto::cs::{CsCommand, CsError, MasterToCs};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::CsCallError;
+
+type Waiter = oneshot::Sender<Result<(), CsError>>;
+
+/// A registered chunkserver connection, as commands see it. Cheap to share (`Arc`).
+pub struct CsLink {
+    /// The chunkserver's data address (its name in the registry).
+    pub addr: String,
+    /// The Raft term this master led when the chunkserver registered; every command
+    /// carries it.
+    pub term: u64,
+    /// Identifies this connection (a chunkserver that reconnects gets a new one).
+    pub conn_id: u64,
+    tx: mpsc::Sender<MasterToCs>,
+    pending: Mutex<HashMap<u64, Waiter>>,
+    next_req: AtomicU64,
+    closed: watch::Sender<bool>,
+}
+
+impl CsLink {
+    /// A link writing through `tx` (the connection's writer task).
+    pub fn new(addr: String, term: u64, conn_id: u64, tx: mpsc::Sender<MasterToCs>) -> Self {
+        CsLink {
+            addr,
+            term,
+            conn_id,
+            tx,
+            pending: Mutex::new(HashMap::new()),
+            next_req: AtomicU64::new(1),
+            closed: watch::Sender::new(false),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue a message without waiting; false when the connection is gone or its queue is full.
+    pub fn try_send(&self, msg: MasterToCs) -> bool {
+        self.tx.try_send(msg).is_ok()
+    }
+
+    /// Send `cmd` and wait (at most `timeout`) for the chunkserver's answer.
+    pub async fn call(&self, cmd: CsCommand, timeout: Duration) -> Result<(), CsCallError> {
+        let disconnected = || CsCallError::Disconnected { addr: self.addr.clone() };
+        if self.is_closed() {
+            return Err(disconnected());
+        }
+        let req_id = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let (otx, orx) = oneshot::channel();
+        self.pending().insert(req_id, otx);
+        let msg = MasterToCs::Command { req_id, term: self.term, cmd };
+        let outcome = tokio::time::timeout(timeout, async {
+            self.tx.send(msg).await.map_err(|_| disconnected())?;
+            orx.await.map_err(|_| disconnected())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(err))) => Err(CsCallError::Refused { addr: self.addr.clone(), err }),
+            Ok(Err(e)) => {
+                self.pending().remove(&req_id);
+                Err(e)
+            }
+            Err(_) => {
+                self.pending().remove(&req_id);
+                Err(CsCallError::Timeout { addr: self.addr.clone(), secs: timeout.as_secs() })
+            }
+        }
+    }
+
+    /// The chunkserver answered `req_id`. False when no one waits for it (unknown, or
+    /// already timed out).
+    pub fn complete(&self, req_id: u64, result: Result<(), CsError>) -> bool {
+        match self.pending().remove(&req_id) {
+            Some(w) => w.send(result).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Close the link: waiting commands fail with `Disconnected`, the connection task ends.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        self.pending().clear();
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow() || self.tx.is_closed()
+    }
+
+    /// Wait until the link is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_are_matched_by_req_id_and_timeouts_forget_the_request() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let link = std::sync::Arc::new(CsLink::new("cs:1".into(), 3, 1, tx));
+        let l = link.clone();
+        let call =
+            tokio::spawn(async move { l.call(CsCommand::Delete { id: 1, version: 0 }, Duration::from_secs(5)).await });
+        let Some(MasterToCs::Command { req_id, term, .. }) = rx.recv().await else { panic!("no command") };
+        assert_eq!(term, 3);
+        assert!(!link.complete(req_id + 100, Ok(())), "unknown id");
+        assert!(link.complete(req_id, Err(CsError::NoChunk)));
+        assert!(matches!(call.await.unwrap(), Err(CsCallError::Refused { err: CsError::NoChunk, .. })));
+        let r = link.call(CsCommand::Delete { id: 2, version: 0 }, Duration::from_millis(20)).await;
+        assert!(matches!(r, Err(CsCallError::Timeout { .. })));
+        assert!(link.pending().is_empty());
+        link.close();
+        assert!(link.is_closed());
+        link.closed().await;
+        let r = link.call(CsCommand::Delete { id: 3, version: 0 }, Duration::from_secs(1)).await;
+        assert!(matches!(r, Err(CsCallError::Disconnected { .. })));
+    }
+}
