@@ -106,6 +106,11 @@ impl MasterClient {
         self.session
     }
 
+    /// How long one operation may take before it fails.
+    pub fn op_timeout(&self) -> Duration {
+        self.cfg.op_timeout
+    }
+
     /// Run a mutation exactly once, retrying across leader changes until the deadline.
     pub async fn write(&self, creds: &Creds, op: WriteOp) -> Result<Reply, ClientError> {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,469 @@
+//! File data through chunkservers: reads from any valid copy with fallback, writes down a
+//! chain with a new chain when a member fails, truncates and fsyncs.
+//!
+//! The master only says where chunks are (`ChunkRead`) and opens them for writing
+//! (`ChunkWrite`: allocate or bump the version, answer the chain); the bytes go straight
+//! between this client and the chunkservers on port 9422.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proto::client::{ChunkLocation, ReadOp, Reply, WriteOp};
+use proto::cs::CsError;
+use proto::data::{DataOp, DataResponse, MAX_IO};
+use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
+use proto::rpc::RpcConn;
+use proto::Errno;
+
+use crate::error::ClientError;
+use crate::master_client::MasterClient;
+
+/// A pipelined connection to a chunkserver's data port.
+pub type DataConn = RpcConn<DataOp, DataResponse>;
+
+/// Pieces of one chunk written at once (each up to `MAX_IO`).
+const WRITE_PARALLELISM: usize = 4;
+/// Longest wait for one data request.
+const DATA_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause before asking the master for a new chain or a fresh location.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why one attempt on a chunk failed.
+enum ChunkFailure {
+    /// This server failed (unreachable, I/O error, full disk): leave it out of the next chain.
+    Server(String, String),
+    /// The copy's version moved under us (a bump not yet delivered): ask again.
+    Retry(String),
+}
+
+/// Connections to chunkservers, one pipelined connection per address.
+#[derive(Default)]
+pub struct DataPool {
+    conns: Mutex<HashMap<String, Arc<DataConn>>>,
+}
+
+impl DataPool {
+    async fn conn(&self, addr: &str) -> Result<Arc<DataConn>, String> {
+        if let Some(c) = self.conns.lock().unwrap_or_else(|e| e.into_inner()).get(addr) {
+            if !c.is_broken() {
+                return Ok(c.clone());
+            }
+        }
+        let c = DataConn::connect(addr, CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// One request to `addr`; connection problems come back as `CsError::Io`.
+    pub async fn call(&self, addr: &str, op: DataOp) -> Result<DataResponse, CsError> {
+        let c = self.conn(addr).await.map_err(CsError::Io)?;
+        c.call(op, DATA_TIMEOUT).await.map_err(|e| CsError::Io(e.to_string()))
+    }
+}
+
+/// A chunk written since the last fsync: where to send the `Sync`.
+#[derive(Clone, Debug)]
+struct Dirty {
+    chunk_id: u64,
+    version: u32,
+    chain: Vec<String>,
+}
+
+/// File I/O on top of a [`MasterClient`].
+pub struct FileIo {
+    pub meta: Arc<MasterClient>,
+    pool: DataPool,
+    dirty: Mutex<HashMap<Ino, BTreeMap<u32, Dirty>>>,
+    op_timeout: Duration,
+}
+
+fn chunk_span(offset: u64, len: u64) -> impl Iterator<Item = (u32, u64, u64)> {
+    // (chunk index, offset within the chunk, length) for each chunk the range touches.
+    let end = offset + len;
+    let mut pos = offset;
+    std::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
+        let idx = pos / CHUNK_SIZE;
+        let in_chunk = pos % CHUNK_SIZE;
+        let n = (CHUNK_SIZE - in_chunk).min(end - pos);
+        pos += n;
+        Some((idx as u32, in_chunk, n))
+    })
+}
+
+fn expect_chunk(r: Reply) -> Result<ChunkLocation, ClientError> {
+    match r {
+        Reply::Chunk(c) => Ok(c),
+        other => Err(ClientError::Protocol(format!("expected a chunk location, got {other:?}"))),
+    }
+}
+
+impl FileIo {
+    pub fn new(meta: Arc<MasterClient>) -> Self {
+        let op_timeout = meta.op_timeout();
+        FileIo { meta, pool: DataPool::default(), dirty: Mutex::new(HashMap::new()), op_timeout }
+    }
+
+    /// Read up to `size` bytes at `offset` (fewer at the end of the file).
+    pub async fn read(&self, creds: &Creds, ino: Ino, offset: u64, size: u64) -> Result<Vec<u8>, ClientError> {
+        let mut out = Vec::new();
+        let mut file_size = None;
+        for (idx, in_chunk, len) in chunk_span(offset, size) {
+            let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
+            let fsize = *file_size.get_or_insert(loc.file_size);
+            let start = idx as u64 * CHUNK_SIZE + in_chunk;
+            if start >= fsize {
+                break;
+            }
+            let len = len.min(fsize - start);
+            let data = self.read_chunk(creds, ino, loc, in_chunk, len).await?;
+            out.extend_from_slice(&data);
+        }
+        Ok(out)
+    }
+
+    /// Read `len` bytes of one chunk, from any valid copy.
+    async fn read_chunk(
+        &self,
+        creds: &Creds,
+        ino: Ino,
+        mut loc: ChunkLocation,
+        in_chunk: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        if loc.chunk_id == 0 {
+            return Ok(vec![0; len as usize]);
+        }
+        let deadline = Instant::now() + self.op_timeout;
+        let mut last = String::from("no chunkserver holds a valid copy");
+        loop {
+            for addr in &loc.servers {
+                match self.read_from(addr, &loc, in_chunk, len).await {
+                    Ok(d) => return Ok(d),
+                    Err(e) => {
+                        tracing::warn!(chunk = loc.chunk_id, server = %addr, error = %e, "read failed; trying another copy");
+                        last = format!("{addr}: {e}");
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                tracing::error!(chunk = loc.chunk_id, %last, "no readable copy");
+                return Err(ClientError::Errno(Errno::EIO));
+            }
+            // Every copy failed: the master may know of another (after a re-replication or a
+            // version bump). Ask again after a pause.
+            tokio::time::sleep(RETRY_PAUSE).await;
+            loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: loc.index }).await?)?;
+            if loc.chunk_id == 0 {
+                return Ok(vec![0; len as usize]);
+            }
+        }
+    }
+
+    async fn read_from(&self, addr: &str, loc: &ChunkLocation, in_chunk: u64, len: u64) -> Result<Vec<u8>, CsError> {
+        let mut out = Vec::with_capacity(len as usize);
+        let mut pos = in_chunk;
+        let end = in_chunk + len;
+        while pos < end {
+            let n = (end - pos).min(MAX_IO as u64) as u32;
+            let op = DataOp::Read { chunk_id: loc.chunk_id, version: loc.version, offset: pos as u32, size: n };
+            match self.pool.call(addr, op).await? {
+                DataResponse::Data(d) if d.len() == n as usize => out.extend_from_slice(&d),
+                DataResponse::Data(d) => {
+                    return Err(CsError::Io(format!("short read: {} of {n} bytes", d.len())));
+                }
+                DataResponse::Error(e) => return Err(e),
+                other => return Err(CsError::BadRequest(format!("unexpected answer {other:?}"))),
+            }
+            pos += n as u64;
+        }
+        Ok(out)
+    }
+
+    /// Write `data` at `offset`; the file grows as needed. Returns the new attributes.
+    pub async fn write(&self, creds: &Creds, ino: Ino, offset: u64, data: &[u8]) -> Result<Attr, ClientError> {
+        let mut consumed = 0usize;
+        for (idx, in_chunk, len) in chunk_span(offset, data.len() as u64) {
+            let part = &data[consumed..consumed + len as usize];
+            consumed += len as usize;
+            self.with_chain(creds, ino, idx, |chain, loc| self.write_part(chain, loc, in_chunk, part)).await?;
+        }
+        let end = offset + data.len() as u64;
+        match self.meta.write(creds, WriteOp::WriteEnd { ino, size: end }).await? {
+            Reply::Attr(a) | Reply::Entry(a) => Ok(a),
+            other => Err(ClientError::Protocol(format!("write end answered {other:?}"))),
+        }
+    }
+
+    /// Open chunk `idx` for writing and run `f` on the chain; on a failed member, ask for a
+    /// new chain without it and run `f` again, until the operation deadline.
+    async fn with_chain<'a, F, Fut>(&'a self, creds: &Creds, ino: Ino, idx: u32, f: F) -> Result<(), ClientError>
+    where
+        F: Fn(Vec<String>, ChunkLocation) -> Fut,
+        Fut: std::future::Future<Output = Result<(), ChunkFailure>> + 'a,
+    {
+        let deadline = Instant::now() + self.op_timeout;
+        let mut failed: Vec<String> = Vec::new();
+        // True while every server left out so far was left out for a full disk: then running
+        // out of servers means ENOSPC, not EIO.
+        let mut only_full_disks = true;
+        // A chunk this client has open for writing keeps its chain: no new version per write.
+        let mut cached = self.open_chain(ino, idx);
+        loop {
+            let loc = match cached.take() {
+                Some(loc) => loc,
+                None => {
+                    match self.meta.write(creds, WriteOp::ChunkWrite { ino, index: idx, failed: failed.clone() }).await
+                    {
+                        Ok(r) => expect_chunk(r)?,
+                        Err(ClientError::Errno(e)) if e == Errno::EIO && !failed.is_empty() && only_full_disks => {
+                            return Err(ClientError::Errno(Errno::ENOSPC));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            if loc.servers.is_empty() {
+                return Err(ClientError::Errno(Errno::EIO));
+            }
+            let reason = match f(loc.servers.clone(), loc.clone()).await {
+                Ok(()) => {
+                    let d = Dirty { chunk_id: loc.chunk_id, version: loc.version, chain: loc.servers.clone() };
+                    self.dirty.lock().unwrap_or_else(|e| e.into_inner()).entry(ino).or_default().insert(idx, d);
+                    return Ok(());
+                }
+                Err(ChunkFailure::Server(addr, reason)) => {
+                    tracing::warn!(chunk = loc.chunk_id, server = %addr, %reason, "chain member failed; asking for a new chain");
+                    only_full_disks &= reason.contains(&CsError::NoSpace.to_string());
+                    if !failed.contains(&addr) {
+                        failed.push(addr.clone());
+                    }
+                    format!("{addr}: {reason}")
+                }
+                Err(ChunkFailure::Retry(reason)) => reason,
+            };
+            if Instant::now() >= deadline {
+                tracing::error!(ino, index = idx, %reason, "giving up on chunk write");
+                let full = !failed.is_empty() && only_full_disks;
+                return Err(ClientError::Errno(if full { Errno::ENOSPC } else { Errno::EIO }));
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// The chain of a chunk written since the last fsync, as a location to reuse.
+    fn open_chain(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
+        let dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        let d = dirty.get(&ino)?.get(&idx)?;
+        Some(ChunkLocation {
+            index: idx,
+            chunk_id: d.chunk_id,
+            version: d.version,
+            file_size: 0,
+            servers: d.chain.clone(),
+            goal: 0,
+        })
+    }
+
+    /// Forget the open chains of `ino` without syncing (after a truncate, which bumps versions).
+    fn forget_chains(&self, ino: Ino) {
+        self.dirty.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
+    }
+
+    /// Classify a failed chain request: which server to leave out, if any.
+    fn failure(head: &str, e: CsError) -> ChunkFailure {
+        match e {
+            CsError::Chain { addr, reason } => ChunkFailure::Server(addr, reason),
+            CsError::WrongVersion { .. } | CsError::NoChunk => ChunkFailure::Retry(format!("{head}: {e}")),
+            other => ChunkFailure::Server(head.to_string(), other.to_string()),
+        }
+    }
+
+    async fn chain_call(&self, chain: &[String], op: DataOp) -> Result<(), ChunkFailure> {
+        let head = &chain[0];
+        match self.pool.call(head, op).await {
+            Ok(DataResponse::Done) => Ok(()),
+            Ok(DataResponse::Error(e)) => Err(Self::failure(head, e)),
+            Ok(other) => Err(ChunkFailure::Server(head.clone(), format!("unexpected answer {other:?}"))),
+            Err(e) => Err(Self::failure(head, e)),
+        }
+    }
+
+    async fn write_part(
+        &self,
+        chain: Vec<String>,
+        loc: ChunkLocation,
+        in_chunk: u64,
+        part: &[u8],
+    ) -> Result<(), ChunkFailure> {
+        let pieces: Vec<(u64, &[u8])> = part
+            .chunks(MAX_IO as usize)
+            .enumerate()
+            .map(|(i, p)| (in_chunk + (i * MAX_IO as usize) as u64, p))
+            .collect();
+        for group in pieces.chunks(WRITE_PARALLELISM) {
+            let calls = group.iter().map(|(off, p)| {
+                let op = DataOp::Write {
+                    chunk_id: loc.chunk_id,
+                    version: loc.version,
+                    offset: *off as u32,
+                    data: p.to_vec(),
+                    chain: chain[1..].to_vec(),
+                };
+                self.chain_call(&chain, op)
+            });
+            for r in futures_join_all(calls).await {
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Set the file size: cut the chunk that holds the new end on its chunkservers first (so
+    /// a later extension reads zeros, not old bytes), then change the size on the master.
+    pub async fn truncate(&self, creds: &Creds, ino: Ino, size: u64) -> Result<Attr, ClientError> {
+        // Written data must be durable before the chunk is cut under a new version.
+        self.fsync(creds, ino).await?;
+        self.forget_chains(ino);
+        let cur = self.meta.getattr(creds, ino).await?;
+        if size < cur.size && !size.is_multiple_of(CHUNK_SIZE) {
+            let idx = (size / CHUNK_SIZE) as u32;
+            let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
+            if loc.chunk_id != 0 {
+                let length = (size % CHUNK_SIZE) as u32;
+                self.with_chain(creds, ino, idx, |chain, loc| async move {
+                    let op = DataOp::Truncate {
+                        chunk_id: loc.chunk_id,
+                        version: loc.version,
+                        length,
+                        chain: chain[1..].to_vec(),
+                    };
+                    self.chain_call(&chain, op).await
+                })
+                .await?;
+            }
+        }
+        let set = SetAttr { size: Some(size), ..Default::default() };
+        match self.meta.write(creds, WriteOp::SetAttr { ino, set }).await? {
+            Reply::Attr(a) | Reply::Entry(a) => Ok(a),
+            other => Err(ClientError::Protocol(format!("setattr answered {other:?}"))),
+        }
+    }
+
+    /// Make everything written to `ino` since the last fsync durable on every chain member.
+    /// A member that died since it took the writes is left out through a new chain (the
+    /// survivors hold every acknowledged byte).
+    pub async fn fsync(&self, creds: &Creds, ino: Ino) -> Result<(), ClientError> {
+        let dirty: Vec<u32> = self
+            .dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ino)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        for idx in dirty {
+            self.with_chain(creds, ino, idx, |chain, loc| async move {
+                let op = DataOp::Sync { chunk_id: loc.chunk_id, version: loc.version, chain: chain[1..].to_vec() };
+                self.chain_call(&chain, op).await
+            })
+            .await?;
+        }
+        self.forget_chains(ino);
+        Ok(())
+    }
+
+    // ---- Whole files, for tools, tests and benchmarks ----
+
+    /// Create `name` in `parent` with `data` (written in `block` sized writes), fsync'd.
+    pub async fn write_file(
+        &self,
+        creds: &Creds,
+        parent: Ino,
+        name: &[u8],
+        data: &[u8],
+        block: usize,
+    ) -> Result<Attr, ClientError> {
+        let attr = match self
+            .meta
+            .write(creds, WriteOp::Create { parent, name: name.to_vec(), mode: 0o644, umask: 0o022, exclusive: true })
+            .await?
+        {
+            Reply::Entry(a) | Reply::Attr(a) => a,
+            other => return Err(ClientError::Protocol(format!("create answered {other:?}"))),
+        };
+        let mut last = attr.clone();
+        for (i, piece) in data.chunks(block.max(1)).enumerate() {
+            last = self.write(creds, attr.ino, (i * block.max(1)) as u64, piece).await?;
+        }
+        self.fsync(creds, attr.ino).await?;
+        self.meta.write(creds, WriteOp::Release { ino: attr.ino }).await?;
+        Ok(last)
+    }
+
+    /// Read a whole file.
+    pub async fn read_file(&self, creds: &Creds, ino: Ino) -> Result<Vec<u8>, ClientError> {
+        let size = self.meta.getattr(creds, ino).await?.size;
+        self.read(creds, ino, 0, size).await
+    }
+}
+
+/// Await every future, in order (they run concurrently).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    // A JoinSet would need 'static futures; these borrow the caller's buffer, so poll them
+    // together here.
+    let futs: Vec<_> = futs.map(Box::pin).collect();
+    let mut out = Vec::with_capacity(futs.len());
+    let mut pending: Vec<_> = futs.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot.as_mut() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_span_splits_at_chunk_boundaries() {
+        let v: Vec<_> = chunk_span(CHUNK_SIZE - 10, 30).collect();
+        assert_eq!(v, vec![(0, CHUNK_SIZE - 10, 10), (1, 0, 20)]);
+        assert_eq!(chunk_span(5, 0).count(), 0);
+        let v: Vec<_> = chunk_span(0, 2 * CHUNK_SIZE).collect();
+        assert_eq!(v, vec![(0, 0, CHUNK_SIZE), (1, 0, CHUNK_SIZE)]);
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order_and_runs_concurrently() {
+        let t = Instant::now();
+        let futs = (0..4u64).map(|i| async move {
+            tokio::time::sleep(Duration::from_millis(100 - i * 20)).await;
+            i
+        });
+        assert_eq!(futures_join_all(futs).await, vec![0, 1, 2, 3]);
+        assert!(t.elapsed() < Duration::from_millis(300));
+    }
+}
