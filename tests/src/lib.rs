@@ -68,9 +68,56 @@ impl MasterProc {
     }
 }
 
-/// A group of masters.
+/// One chunkserver process of a test cluster.
+pub struct CsProc {
+    pub ip: String,
+    pub dir: PathBuf,
+    pub cfg: PathBuf,
+    child: Option<Child>,
+}
+
+impl CsProc {
+    pub fn data_addr(&self) -> String {
+        format!("{}:9422", self.ip)
+    }
+    pub fn http_addr(&self) -> String {
+        format!("{}:9427", self.ip)
+    }
+    /// The chunk folder (the one disk in its mfshdd.cfg).
+    pub fn hdd(&self) -> PathBuf {
+        self.dir.join("hdd")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("chunkserver.log")
+    }
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+    /// Chunk files on its disk: (chunk id, version, path).
+    pub fn chunk_files(&self) -> Vec<(u64, u32, PathBuf)> {
+        let mut out = Vec::new();
+        let Ok(subs) = std::fs::read_dir(self.hdd()) else { return out };
+        for sub in subs.flatten() {
+            let Ok(files) = std::fs::read_dir(sub.path()) else { continue };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                let Some(rest) = name.strip_prefix("chunk_").and_then(|r| r.strip_suffix(".mfs")) else { continue };
+                let Some((id, ver)) = rest.split_once('_') else { continue };
+                if let (Ok(id), Ok(ver)) = (u64::from_str_radix(id, 16), u32::from_str_radix(ver, 16)) {
+                    out.push((id, ver, f.path()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A group of masters, and chunkservers when asked for.
 pub struct Cluster {
     pub masters: Vec<MasterProc>,
+    pub chunkservers: Vec<CsProc>,
+    /// tmpfs disks to unmount at the end.
+    mounts: Vec<PathBuf>,
     _root: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
 }
@@ -99,11 +146,90 @@ impl Cluster {
             masters.push(MasterProc { id: i, ip: ips[i as usize - 1].clone(), dir, cfg, child: None });
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let mut c = Cluster { masters, _root: root, rt };
+        let mut c = Cluster { masters, chunkservers: Vec::new(), mounts: Vec::new(), _root: root, rt };
         for i in 0..n as usize {
             c.start_master(i);
         }
         c
+    }
+
+    /// Add `n` chunkservers on 127.0.`block`.21.. pointing at every master, and start them.
+    /// `extra` is appended to every mfschunkserver.cfg.
+    pub fn add_chunkservers(&mut self, block: u8, n: usize, extra: &str) {
+        self.add_chunkservers_with_disks(block, &vec![None; n], extra)
+    }
+
+    /// As `add_chunkservers`, one server per entry of `tmpfs_mib`: `Some(m)` puts that server's
+    /// disk on a tmpfs of `m` MiB (a real disk that fills up), `None` on the test folder.
+    pub fn add_chunkservers_with_disks(&mut self, block: u8, tmpfs_mib: &[Option<u64>], extra: &str) {
+        let masters: Vec<String> = self.masters.iter().map(|m| m.ip.clone()).collect();
+        for disk in tmpfs_mib {
+            let k = self.chunkservers.len() + 1;
+            let ip = format!("127.0.{block}.{}", 20 + k);
+            let dir = self._root.path().join(format!("cs{k}"));
+            std::fs::create_dir_all(dir.join("hdd")).expect("mkdir");
+            std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+            if let Some(mib) = disk {
+                let ok = Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+                    .arg(dir.join("hdd"))
+                    .status()
+                    .expect("run mount");
+                assert!(ok.success(), "mount tmpfs on {}", dir.join("hdd").display());
+                self.mounts.push(dir.join("hdd"));
+            }
+            std::fs::write(dir.join("mfshdd.cfg"), format!("{}\n", dir.join("hdd").display())).expect("hdd cfg");
+            let cfg = dir.join("mfschunkserver.cfg");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "DATA_PATH = {}\nMASTER_HOST = {}\nCSSERV_LISTEN_HOST = {ip}\nHDD_CONF_FILENAME = {}\n\
+                     HDD_LEAVE_SPACE_DEFAULT = 0\nMASTER_RECONNECTION_DELAY = 1\nMASTER_TIMEOUT = 3\nLOG_LEVEL = info\n{extra}\n",
+                    dir.join("data").display(),
+                    masters.join(","),
+                    dir.join("mfshdd.cfg").display(),
+                ),
+            )
+            .expect("write cs cfg");
+            self.chunkservers.push(CsProc { ip, dir, cfg, child: None });
+            self.start_chunkserver(k - 1);
+        }
+    }
+
+    /// Start chunkserver `i` in the foreground mode, output to its log.
+    pub fn start_chunkserver(&mut self, i: usize) {
+        let c = &mut self.chunkservers[i];
+        assert!(c.child.is_none(), "chunkserver {} already running", i + 1);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(c.log()).expect("log");
+        let child = Command::new(bin("mfschunkserver"))
+            .arg("-c")
+            .arg(&c.cfg)
+            .arg("-f")
+            .arg("start")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn mfschunkserver");
+        c.child = Some(child);
+    }
+
+    /// SIGKILL chunkserver `i` and reap it.
+    pub fn kill_chunkserver(&mut self, i: usize) {
+        if let Some(mut c) = self.chunkservers[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait until the leader lists `n` connected chunkservers.
+    pub fn wait_chunkservers(&self, n: usize, limit: Duration) {
+        wait_for(limit, &format!("{n} chunkservers registered with the leader"), || {
+            let leader = (0..self.masters.len()).find(|&i| self.status(i).is_some_and(|s| s.role == "leader"))?;
+            let body = self.get(&self.masters[leader].http_addr(), "/api/v1/chunkservers")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (v.as_array()?.len() >= n).then_some(())
+        })
     }
 
     /// Start master `i` (index into `masters`) in the foreground mode, output to its log.
@@ -172,6 +298,14 @@ impl Cluster {
         })
     }
 
+    /// A client session with the masters, and file I/O through the chunkservers.
+    pub fn file_io(&self, rt: &tokio::runtime::Runtime) -> client::FileIo {
+        let addrs = self.client_addrs();
+        let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let meta = rt.block_on(client::MasterClient::connect(client::ClientConfig::new(&addrs))).expect("connect");
+        client::FileIo::new(std::sync::Arc::new(meta))
+    }
+
     /// Client addresses of every master, for `ClientConfig`.
     pub fn client_addrs(&self) -> Vec<String> {
         self.masters.iter().map(|m| m.client_addr()).collect()
@@ -199,8 +333,14 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        for i in 0..self.chunkservers.len() {
+            self.kill_chunkserver(i);
+        }
         for i in 0..self.masters.len() {
             self.kill(i);
+        }
+        for m in &self.mounts {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
         }
         if std::thread::panicking() {
             // Keep the logs and data of a failed test for reading.
@@ -214,4 +354,152 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+// ---- FUSE mounts (issue 4) ----
+
+/// A running `mfsmount -f`, unmounted (and the process reaped) on drop.
+pub struct Mount {
+    /// The mount point.
+    pub dir: PathBuf,
+    /// The mount's log (its stderr).
+    pub log: PathBuf,
+    child: Option<Child>,
+    _tmp: tempfile::TempDir,
+}
+
+/// True when `dir` is a mount point in /proc/mounts.
+pub fn is_mounted(dir: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let want = dir.to_string_lossy().into_owned();
+    text.lines().any(|l| l.split_whitespace().nth(1) == Some(want.as_str()))
+}
+
+/// Wait until `dir` holds a mounted RaftMFS (its `.raftmfs` file answers).
+pub fn wait_mounted(dir: &Path, limit: Duration) {
+    wait_for(limit, &format!("RaftMFS mounted on {}", dir.display()), || {
+        (is_mounted(dir) && std::fs::metadata(dir.join(".raftmfs")).is_ok()).then_some(())
+    })
+}
+
+impl Cluster {
+    /// Master list for `mfsmount -H`.
+    pub fn hosts_arg(&self) -> String {
+        self.client_addrs().join(",")
+    }
+
+    /// Mount the cluster in the foreground (`mfsmount -f`) on a new temporary folder, with
+    /// `extra` arguments, and wait until it answers.
+    pub fn mount(&self, extra: &[&str]) -> Mount {
+        let tmp = tempfile::Builder::new().prefix("raftmfs-mnt-").tempdir().expect("tempdir");
+        let dir = tmp.path().join("mnt");
+        std::fs::create_dir(&dir).expect("mkdir mnt");
+        let log = tmp.path().join("mfsmount.log");
+        let logf = std::fs::File::create(&log).expect("log");
+        let child = Command::new(bin("mfsmount"))
+            .arg(&dir)
+            .arg("-f")
+            .arg("-H")
+            .arg(self.hosts_arg())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf)
+            .spawn()
+            .expect("spawn mfsmount");
+        let mut m = Mount { dir, log, child: Some(child), _tmp: tmp };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if is_mounted(&m.dir) && std::fs::metadata(m.dir.join(".raftmfs")).is_ok() {
+                break;
+            }
+            if let Some(Ok(Some(st))) = m.child.as_mut().map(|c| c.try_wait()) {
+                panic!("mfsmount exited with {st} before mounting:\n{}", m.log_tail(40));
+            }
+            assert!(Instant::now() < deadline, "mount not up after 30 s:\n{}", m.log_tail(40));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        m
+    }
+}
+
+impl Mount {
+    /// A path inside the mount.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Process id of the mount.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The last lines of the mount's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let v: Vec<&str> = text.lines().collect();
+        v[v.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// `umount` the mount point and wait for `mfsmount` to exit; its exit status.
+    pub fn unmount(&mut self) -> std::process::ExitStatus {
+        let st = Command::new("umount").arg(&self.dir).status().expect("run umount");
+        assert!(st.success(), "umount {} failed", self.dir.display());
+        let mut child = self.child.take().expect("mount process");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait mfsmount") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("mfsmount did not exit after umount:\n{}", self.log_tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if is_mounted(&self.dir) {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("mfsmount log {}:\n{}", self.log.display(), self.log_tail(60));
+        }
+    }
+}
+
+/// Run a workspace binary (a tool such as `mfsfileinfo`) with `args`; (success, stdout, stderr).
+pub fn run_tool(name: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin(name)).args(args).output().expect("run tool");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Run a shell command line in `dir`; panics with its output when it fails.
+pub fn sh(dir: &Path, cmd: &str) -> String {
+    let out = Command::new("bash").arg("-c").arg(cmd).current_dir(dir).output().expect("run bash");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed in {}:\nstdout: {}\nstderr: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1,0 +1,87 @@
+//! Acceptance (issue 3, item 3): one byte flipped inside a chunk file on disk: reads still
+//! return correct data, the bad copy is replaced from a good one, and the event is logged.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use proto::client::{ReadOp, Reply, WriteOp};
+use proto::data::{DataOp, DataResponse};
+use proto::meta::{Creds, ROOT_INODE};
+use raftmfs_tests::{wait_for, Cluster};
+use rand::RngCore;
+
+type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
+
+fn read_copy(rt: &tokio::runtime::Runtime, addr: &str, id: u64, version: u32, size: u32) -> DataResponse {
+    rt.block_on(async {
+        let c = DataConn::connect(addr, Duration::from_secs(2)).await.expect("connect");
+        c.call(DataOp::Read { chunk_id: id, version, offset: 0, size }, Duration::from_secs(10)).await.expect("call")
+    })
+}
+
+#[test]
+fn flipped_byte_is_detected_served_around_and_repaired() {
+    let mut cluster = Cluster::start(33, 3, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1");
+    cluster.add_chunkservers(33, 3, "HDD_TEST_FREQ = 0");
+    cluster.wait_leader(Duration::from_secs(30));
+    cluster.wait_chunkservers(3, Duration::from_secs(30));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let io = cluster.file_io(&rt);
+    let cr = Creds::root();
+    rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();
+    let mut data = vec![0u8; 3 << 20];
+    rand::thread_rng().fill_bytes(&mut data);
+    let attr = rt.block_on(io.write_file(&cr, ROOT_INODE, b"victim", &data, 1 << 20)).unwrap();
+    let Reply::Chunks(chunks) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })).unwrap() else {
+        panic!()
+    };
+    let chunk = chunks[0].clone();
+    assert_eq!(chunk.servers.len(), 2);
+    // Flip one byte in the data area of the first server's copy.
+    let bad = (0..3).find(|&i| chunk.servers.contains(&cluster.chunkservers[i].data_addr())).unwrap();
+    let path = cluster.chunkservers[bad]
+        .chunk_files()
+        .into_iter()
+        .find(|(id, _, _)| *id == chunk.chunk_id)
+        .map(|(_, _, p)| p)
+        .expect("chunk file");
+    {
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let at = 8192 + 100_000;
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        b[0] ^= 0x5a;
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&b).unwrap();
+        f.sync_all().unwrap();
+    }
+    // The damaged copy refuses to serve the bad block...
+    let bad_addr = cluster.chunkservers[bad].data_addr();
+    match read_copy(&rt, &bad_addr, chunk.chunk_id, chunk.version, 1 << 20) {
+        DataResponse::Error(proto::cs::CsError::Crc { .. }) => {}
+        other => panic!("expected a CRC error from the damaged copy, got {other:?}"),
+    }
+    // ...the file still reads back correctly through the client...
+    assert_eq!(rt.block_on(io.read_file(&cr, attr.ino)).unwrap(), data);
+    // ...the event is logged...
+    let log = std::fs::read_to_string(cluster.chunkservers[bad].log()).unwrap_or_default();
+    assert!(log.to_lowercase().contains("crc"), "chunkserver log should report the CRC error:\n{log}");
+    // ...and the bad copy is replaced: two valid copies again, each serving correct bytes.
+    wait_for(Duration::from_secs(60), "the damaged copy replaced", || {
+        let Ok(Reply::Chunks(c)) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })) else {
+            return None;
+        };
+        let c = &c[0];
+        if c.servers.len() != 2 {
+            return None;
+        }
+        c.servers
+            .iter()
+            .all(|s| {
+                matches!(read_copy(&rt, s, c.chunk_id, c.version, 3 << 20),
+                    DataResponse::Data(d) if d == data)
+            })
+            .then_some(())
+    });
+}
