@@ -6,8 +6,12 @@
 //! leader answers within the operation deadline.
 
 pub mod conn;
+pub mod data_path;
 pub mod error;
+pub mod fuse;
 pub mod master_client;
+pub mod tools;
 
+pub use data_path::FileIo;
 pub use error::ClientError;
 pub use master_client::{ClientConfig, MasterClient};

@@ -1,0 +1,100 @@
+//! Attribute cache: the attributes the masters answered last, kept for a short TTL so the
+//! kernel's repeated `getattr`s (after its own cache expired or was invalidated by a write)
+//! need no round trip. Every mutation this mount makes drops the inodes it touches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use proto::meta::{Attr, Ino};
+
+/// Past this many entries, expired ones are dropped (and everything, if that is not enough).
+const MAX_ENTRIES: usize = 200_000;
+
+/// Attributes by inode, each valid for `ttl` after it was answered.
+pub struct AttrCache {
+    ttl: Duration,
+    map: Mutex<HashMap<Ino, (Instant, Attr)>>,
+}
+
+impl AttrCache {
+    pub fn new(ttl: Duration) -> Self {
+        AttrCache { ttl, map: Mutex::new(HashMap::new()) }
+    }
+
+    /// The cached attributes of `ino`, if still fresh.
+    pub fn get(&self, ino: Ino) -> Option<Attr> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, attr) = map.get(&ino)?;
+        (at.elapsed() < self.ttl).then(|| attr.clone())
+    }
+
+    /// Remember attributes just answered by a master.
+    pub fn put(&self, attr: &Attr) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| now.duration_since(*at) < ttl);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(attr.ino, (now, attr.clone()));
+    }
+
+    /// Forget everything (after a change to inodes whose numbers we do not know).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Forget `ino` (it changed, or may have).
+    pub fn forget(&self, ino: Ino) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::meta::{FileType, Timestamp};
+
+    fn attr(ino: Ino, size: u64) -> Attr {
+        Attr {
+            ino,
+            kind: FileType::File,
+            perm: 0o644,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            size,
+            rdev: 0,
+            atime: Timestamp::default(),
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            goal: 1,
+            trash_time: 0,
+        }
+    }
+
+    #[test]
+    fn entries_expire_and_are_forgotten() {
+        let c = AttrCache::new(Duration::from_millis(50));
+        c.put(&attr(5, 10));
+        assert_eq!(c.get(5).map(|a| a.size), Some(10));
+        c.forget(5);
+        assert!(c.get(5).is_none());
+        c.put(&attr(6, 1));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.get(6).is_none());
+        let off = AttrCache::new(Duration::ZERO);
+        off.put(&attr(7, 1));
+        assert!(off.get(7).is_none());
+    }
+}
