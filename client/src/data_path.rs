@@ -190,7 +190,7 @@ impl FileIo {
         for (idx, in_chunk, len) in chunk_span(offset, data.len() as u64) {
             let part = &data[consumed..consumed + len as usize];
             consumed += len as usize;
-            self.with_chain(creds, ino, idx, |chain, loc| self.write_part(chain, loc, in_chunk, part)).await?;
+            self.with_chain(creds, ino, idx, None, |chain, loc| self.write_part(chain, loc, in_chunk, part)).await?;
         }
         let end = offset + data.len() as u64;
         match self.meta.write(creds, WriteOp::WriteEnd { ino, size: end }).await? {
@@ -200,8 +200,18 @@ impl FileIo {
     }
 
     /// Open chunk `idx` for writing and run `f` on the chain; on a failed member, ask for a
-    /// new chain without it and run `f` again, until the operation deadline.
-    async fn with_chain<'a, F, Fut>(&'a self, creds: &Creds, ino: Ino, idx: u32, f: F) -> Result<(), ClientError>
+    /// new chain without it and run `f` again, until the operation deadline. `first` is a
+    /// chain to try before asking the master (only for requests that write no data: a chain
+    /// kept from earlier may belong to a chunk the master has freed since, e.g. after another
+    /// client's truncate, and data written there would be lost).
+    async fn with_chain<'a, F, Fut>(
+        &'a self,
+        creds: &Creds,
+        ino: Ino,
+        idx: u32,
+        first: Option<ChunkLocation>,
+        f: F,
+    ) -> Result<(), ClientError>
     where
         F: Fn(Vec<String>, ChunkLocation) -> Fut,
         Fut: std::future::Future<Output = Result<(), ChunkFailure>> + 'a,
@@ -211,8 +221,7 @@ impl FileIo {
         // True while every server left out so far was left out for a full disk: then running
         // out of servers means ENOSPC, not EIO.
         let mut only_full_disks = true;
-        // A chunk this client has open for writing keeps its chain: no new version per write.
-        let mut cached = self.open_chain(ino, idx);
+        let mut cached = first;
         loop {
             let loc = match cached.take() {
                 Some(loc) => loc,
@@ -255,7 +264,7 @@ impl FileIo {
         }
     }
 
-    /// The chain of a chunk written since the last fsync, as a location to reuse.
+    /// The chain of a chunk written since the last fsync, as a location for a `Sync`.
     fn open_chain(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
         let dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
         let d = dirty.get(&ino)?.get(&idx)?;
@@ -269,8 +278,9 @@ impl FileIo {
         })
     }
 
-    /// Forget the open chains of `ino` without syncing (after a truncate, which bumps versions).
-    fn forget_chains(&self, ino: Ino) {
+    /// Forget the chunks of `ino` written since the last fsync without syncing them: on close
+    /// (which promises no durability) or after a truncate (which bumps versions).
+    pub fn forget(&self, ino: Ino) {
         self.dirty.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
     }
 
@@ -328,14 +338,14 @@ impl FileIo {
     pub async fn truncate(&self, creds: &Creds, ino: Ino, size: u64) -> Result<Attr, ClientError> {
         // Written data must be durable before the chunk is cut under a new version.
         self.fsync(creds, ino).await?;
-        self.forget_chains(ino);
+        self.forget(ino);
         let cur = self.meta.getattr(creds, ino).await?;
         if size < cur.size && !size.is_multiple_of(CHUNK_SIZE) {
             let idx = (size / CHUNK_SIZE) as u32;
             let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
             if loc.chunk_id != 0 {
                 let length = (size % CHUNK_SIZE) as u32;
-                self.with_chain(creds, ino, idx, |chain, loc| async move {
+                self.with_chain(creds, ino, idx, None, |chain, loc| async move {
                     let op = DataOp::Truncate {
                         chunk_id: loc.chunk_id,
                         version: loc.version,
@@ -366,13 +376,14 @@ impl FileIo {
             .map(|m| m.keys().copied().collect())
             .unwrap_or_default();
         for idx in dirty {
-            self.with_chain(creds, ino, idx, |chain, loc| async move {
+            let first = self.open_chain(ino, idx);
+            self.with_chain(creds, ino, idx, first, |chain, loc| async move {
                 let op = DataOp::Sync { chunk_id: loc.chunk_id, version: loc.version, chain: chain[1..].to_vec() };
                 self.chain_call(&chain, op).await
             })
             .await?;
         }
-        self.forget_chains(ino);
+        self.forget(ino);
         Ok(())
     }
 
