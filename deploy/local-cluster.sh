@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # A local RaftMFS cluster on loopback, all data under one folder.
-#   deploy/local-cluster.sh up      build, then start 3 masters (127.0.0.11-13)
+#   deploy/local-cluster.sh up      build, then start 3 masters (127.0.0.11-13), 3 chunkservers
+#                                   (127.0.0.21-23) and a mount at $RAFTMFS_HOME/mnt
 #   deploy/local-cluster.sh status  show every master's Raft role and indexes
-#   deploy/local-cluster.sh down    stop everything
-# Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local). Chunkservers and the mount join
-# this script when they exist (issues 3 and 4).
+#   deploy/local-cluster.sh down    unmount and stop everything
+# Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 home=${RAFTMFS_HOME:-/var/tmp/raftmfs-local}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
 bin=$CARGO_TARGET_DIR/release
 peers="1@127.0.0.11,2@127.0.0.12,3@127.0.0.13"
+http="127.0.0.11:9425,127.0.0.12:9425,127.0.0.13:9425"
+masters="127.0.0.11,127.0.0.12,127.0.0.13"
+mnt=$home/mnt
 
 up() {
   bash "$here/scripts/install-deps.sh"
@@ -23,25 +26,55 @@ up() {
 DATA_PATH = $d/data
 RAFT_NODE_ID = $i
 RAFT_PEERS = $peers
+REPLICATIONS_DELAY_INIT = 10
 CFG
     "$bin/mfsmaster" -c "$d/mfsmaster.cfg" status >/dev/null 2>&1 || "$bin/mfsmaster" -c "$d/mfsmaster.cfg" start
   done
-  for _ in $(seq 1 100); do
-    "$bin/mfscli" -H 127.0.0.11:9425,127.0.0.12:9425,127.0.0.13:9425 2>/dev/null | grep -q "leader .* ok" && break
+  for _ in $(seq 1 150); do
+    "$bin/mfscli" -H "$http" 2>/dev/null | grep -q "leader .* ok" && break
     sleep 0.2
   done
-  "$bin/mfscli" -H 127.0.0.11:9425,127.0.0.12:9425,127.0.0.13:9425
+  for i in 1 2 3; do
+    d=$home/chunkserver$i
+    mkdir -p "$d/data" "$d/hdd"
+    echo "$d/hdd" >"$d/mfshdd.cfg"
+    cat >"$d/mfschunkserver.cfg" <<CFG
+# RaftMFS chunkserver $i of the local cluster (MooseFS mfschunkserver.cfg format).
+DATA_PATH = $d/data
+MASTER_HOST = $masters
+CSSERV_LISTEN_HOST = 127.0.0.2$i
+HDD_CONF_FILENAME = $d/mfshdd.cfg
+HDD_LEAVE_SPACE_DEFAULT = 1GiB
+CFG
+    "$bin/mfschunkserver" -c "$d/mfschunkserver.cfg" status >/dev/null 2>&1 ||
+      "$bin/mfschunkserver" -c "$d/mfschunkserver.cfg" start
+  done
+  mkdir -p "$mnt"
+  if ! mountpoint -q "$mnt"; then
+    "$bin/mfsmount" "$mnt" -H "$masters" -o mfslogfile="$home/mfsmount.log"
+  fi
+  "$bin/mfscli" -H "$http"
   cat <<TXT
 
 RaftMFS local cluster is up.
-  data and logs:  $home/master{1,2,3}/data   (mfsmaster.log there)
-  clients:        127.0.0.11:9421,127.0.0.12:9421,127.0.0.13:9421
-  metrics:        http://127.0.0.11:9425/metrics   status: $bin/mfscli -H 127.0.0.11:9425,127.0.0.12:9425,127.0.0.13:9425
+  mount:          $mnt        (try: cp -a /usr/share/doc $mnt/ && $bin/mfsfileinfo $mnt/doc/*/copyright | head)
+  data and logs:  $home/{master,chunkserver}{1,2,3}/data   (mfsmaster.log / mfschunkserver.log there)
+  masters:        $masters (clients :9421, chunkservers :9420, HTTP :9425)
+  chunkservers:   127.0.0.21-23 (data :9422, HTTP :9427)
+  metrics:        http://127.0.0.11:9425/metrics    status: $bin/mfscli -H $http
+  tools:          $bin/mfsgetgoal, mfssetgoal, mfsfileinfo, mfscheckfile, mfsdirinfo, mfs{get,set}trashtime
   stop:           $0 down
 TXT
 }
 
 down() {
+  if mountpoint -q "$mnt" 2>/dev/null; then
+    fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" || true
+  fi
+  for i in 1 2 3; do
+    cfg=$home/chunkserver$i/mfschunkserver.cfg
+    [ -f "$cfg" ] && [ -x "$bin/mfschunkserver" ] && "$bin/mfschunkserver" -c "$cfg" stop || true
+  done
   for i in 1 2 3; do
     cfg=$home/master$i/mfsmaster.cfg
     [ -f "$cfg" ] && [ -x "$bin/mfsmaster" ] && "$bin/mfsmaster" -c "$cfg" stop || true
@@ -51,6 +84,6 @@ down() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  status) "$bin/mfscli" -H 127.0.0.11:9425,127.0.0.12:9425,127.0.0.13:9425 ;;
+  status) "$bin/mfscli" -H "$http" ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac
