@@ -155,6 +155,78 @@ pub fn stop(data_path: &Path, program: &str) -> Result<Option<i32>, DaemonError>
     Err(DaemonError::StopTimeout(pid, STOP_WAIT))
 }
 
+/// What a daemon's command line asks (`mfsmaster ... start|stop|restart|reload|status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Reload,
+    Status,
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "start" => Action::Start,
+            "stop" => Action::Stop,
+            "restart" => Action::Restart,
+            "reload" => Action::Reload,
+            "status" => Action::Status,
+            other => return Err(format!("unknown action {other:?} (start, stop, restart, reload, status)")),
+        })
+    }
+}
+
+/// Carry out `action` for `program` on `data_path`, reporting on stdout as MooseFS does.
+/// `start` without `foreground` starts `program -c config start -f` in the background;
+/// with `foreground` it calls `run_foreground` in this process. Returns the exit code.
+pub fn control<E: From<DaemonError>>(
+    action: Action,
+    foreground: bool,
+    data_path: &Path,
+    program: &str,
+    config: &Path,
+    run_foreground: impl FnOnce() -> Result<(), E>,
+) -> Result<i32, E> {
+    match action {
+        Action::Status => match running_pid(data_path, program) {
+            Some(pid) => println!("{program} pid: {pid}"),
+            None => {
+                println!("{program} is not running");
+                return Ok(1);
+            }
+        },
+        Action::Stop => match stop(data_path, program)? {
+            Some(pid) => println!("{program} (pid {pid}) stopped"),
+            None => println!("{program} is not running"),
+        },
+        Action::Reload => match signal(data_path, program, libc::SIGHUP) {
+            Some(pid) => println!("reload signal sent to {program} (pid {pid})"),
+            None => {
+                println!("{program} is not running");
+                return Ok(1);
+            }
+        },
+        Action::Restart | Action::Start => {
+            if action == Action::Restart {
+                if let Some(pid) = stop(data_path, program)? {
+                    println!("{program} (pid {pid}) stopped");
+                }
+            }
+            if foreground {
+                run_foreground()?;
+            } else {
+                let args = ["-c".to_string(), config.display().to_string(), "start".to_string()];
+                let pid = start_background(data_path, program, &args)?;
+                println!("{program} started (pid {pid}, log {})", data_path.join(log_file(program)).display());
+            }
+        }
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

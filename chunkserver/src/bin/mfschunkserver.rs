@@ -5,22 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chunkserver::ChunkserverConfig;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use proto::daemon;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::{reload, EnvFilter};
 
 /// Program name: names the lock and log files in DATA_PATH.
 const PROGRAM: &str = "mfschunkserver";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Action {
-    Start,
-    Stop,
-    Restart,
-    Reload,
-    Status,
-}
 
 /// RaftMFS chunkserver: stores chunk copies and serves them to clients.
 #[derive(Parser, Debug)]
@@ -32,9 +23,9 @@ struct Args {
     /// Run in the foreground (logs to stderr).
     #[arg(short = 'f', long = "foreground")]
     foreground: bool,
-    /// What to do.
-    #[arg(value_enum, default_value = "start")]
-    action: Action,
+    /// What to do: start, stop, restart, reload or status.
+    #[arg(default_value = "start")]
+    action: daemon::Action,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,38 +33,10 @@ fn main() -> anyhow::Result<()> {
     let cfg =
         ChunkserverConfig::from_file(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
     let data = cfg.data_path.clone();
-    let bg_args = vec!["-c".to_string(), args.config.display().to_string(), "start".to_string()];
-    match args.action {
-        Action::Status => match daemon::running_pid(&data, PROGRAM) {
-            Some(pid) => println!("{PROGRAM} pid: {pid}"),
-            None => {
-                println!("{PROGRAM} is not running");
-                std::process::exit(1);
-            }
-        },
-        Action::Stop => match daemon::stop(&data, PROGRAM)? {
-            Some(pid) => println!("{PROGRAM} (pid {pid}) stopped"),
-            None => println!("{PROGRAM} is not running"),
-        },
-        Action::Reload => match daemon::signal(&data, PROGRAM, libc::SIGHUP) {
-            Some(pid) => println!("reload signal sent to {PROGRAM} (pid {pid})"),
-            None => anyhow::bail!("{PROGRAM} is not running"),
-        },
-        Action::Restart | Action::Start => {
-            if args.action == Action::Restart {
-                if let Some(pid) = daemon::stop(&data, PROGRAM)? {
-                    println!("{PROGRAM} (pid {pid}) stopped");
-                }
-            }
-            if args.foreground {
-                run_foreground(cfg, args.config)?;
-            } else {
-                let pid = daemon::start_background(&data, PROGRAM, &bg_args)?;
-                println!("{PROGRAM} started (pid {pid}, log {})", data.join(daemon::log_file(PROGRAM)).display());
-            }
-        }
-    }
-    Ok(())
+    let code = daemon::control(args.action, args.foreground, &data, PROGRAM, &args.config, || {
+        run_foreground(cfg, args.config.clone())
+    })?;
+    std::process::exit(code);
 }
 
 fn run_foreground(cfg: ChunkserverConfig, path: PathBuf) -> anyhow::Result<()> {

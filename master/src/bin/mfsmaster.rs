@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use master::config::MasterConfig;
 use master::node::Master;
 use proto::daemon;
@@ -12,15 +12,6 @@ use tracing_subscriber::{reload, EnvFilter};
 
 /// Program name: names the lock and log files in DATA_PATH.
 const PROGRAM: &str = "mfsmaster";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Action {
-    Start,
-    Stop,
-    Restart,
-    Reload,
-    Status,
-}
 
 /// RaftMFS metadata master: one member of the Raft group.
 #[derive(Parser, Debug)]
@@ -32,47 +23,19 @@ struct Args {
     /// Run in the foreground (logs to stderr).
     #[arg(short = 'f', long = "foreground")]
     foreground: bool,
-    /// What to do.
-    #[arg(value_enum, default_value = "start")]
-    action: Action,
+    /// What to do: start, stop, restart, reload or status.
+    #[arg(default_value = "start")]
+    action: daemon::Action,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg = MasterConfig::from_file(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
     let data = cfg.data_path.clone();
-    let bg_args = vec!["-c".to_string(), args.config.display().to_string(), "start".to_string()];
-    match args.action {
-        Action::Status => match daemon::running_pid(&data, PROGRAM) {
-            Some(pid) => println!("mfsmaster pid: {pid}"),
-            None => {
-                println!("mfsmaster is not running");
-                std::process::exit(1);
-            }
-        },
-        Action::Stop => match daemon::stop(&data, PROGRAM)? {
-            Some(pid) => println!("mfsmaster (pid {pid}) stopped"),
-            None => println!("mfsmaster is not running"),
-        },
-        Action::Reload => match daemon::signal(&data, PROGRAM, libc::SIGHUP) {
-            Some(pid) => println!("reload signal sent to mfsmaster (pid {pid})"),
-            None => anyhow::bail!("mfsmaster is not running"),
-        },
-        Action::Restart | Action::Start => {
-            if args.action == Action::Restart {
-                if let Some(pid) = daemon::stop(&data, PROGRAM)? {
-                    println!("mfsmaster (pid {pid}) stopped");
-                }
-            }
-            if args.foreground {
-                run_foreground(cfg, args.config)?;
-            } else {
-                let pid = daemon::start_background(&data, PROGRAM, &bg_args)?;
-                println!("mfsmaster started (pid {pid}, log {})", data.join(daemon::log_file(PROGRAM)).display());
-            }
-        }
-    }
-    Ok(())
+    let code = daemon::control(args.action, args.foreground, &data, PROGRAM, &args.config, || {
+        run_foreground(cfg, args.config.clone())
+    })?;
+    std::process::exit(code);
 }
 
 fn run_foreground(cfg: MasterConfig, path: PathBuf) -> anyhow::Result<()> {
