@@ -5,7 +5,7 @@
 //! `databench [--mib 1024] [--block-mib 4]` prints a Markdown table.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 use proto::client::WriteOp;
@@ -52,10 +52,7 @@ fn dd(dir: &std::path::Path, mib: usize) -> anyhow::Result<(f64, f64)> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut cluster = Cluster::start(91, 3, "REPLICATIONS_DELAY_INIT = 0");
-    cluster.add_chunkservers(91, 3, "");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
+    let cluster = Cluster::with_chunkservers(91, "REPLICATIONS_DELAY_INIT = 0", "");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let io = cluster.file_io(&rt);
     let cr = Creds::root();

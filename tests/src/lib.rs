@@ -34,6 +34,34 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
     }
 }
 
+/// Start daemon `program -c cfg -f start` with its output appended to `log`.
+fn spawn_daemon(program: &str, cfg: &Path, log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
+    Command::new(bin(program))
+        .arg("-c")
+        .arg(cfg)
+        .arg("-f")
+        .arg("start")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"))
+}
+
+/// SIGKILL a daemon, if running, and reap it.
+fn sigkill(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// A multi-threaded runtime for a test's client work (two workers, as the machine has).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
 /// One master process of a test cluster.
 pub struct MasterProc {
     pub id: u64,
@@ -153,6 +181,16 @@ impl Cluster {
         c
     }
 
+    /// Three masters and three chunkservers on 127.0.`block`.x, with a leader elected and every
+    /// chunkserver registered. `master_extra` / `cs_extra` are appended to their configs.
+    pub fn with_chunkservers(block: u8, master_extra: &str, cs_extra: &str) -> Cluster {
+        let mut c = Cluster::start(block, 3, master_extra);
+        c.add_chunkservers(block, 3, cs_extra);
+        c.wait_leader(Duration::from_secs(30));
+        c.wait_chunkservers(3, Duration::from_secs(30));
+        c
+    }
+
     /// Add `n` chunkservers on 127.0.`block`.21.. pointing at every master, and start them.
     /// `extra` is appended to every mfschunkserver.cfg.
     pub fn add_chunkservers(&mut self, block: u8, n: usize, extra: &str) {
@@ -200,26 +238,12 @@ impl Cluster {
     pub fn start_chunkserver(&mut self, i: usize) {
         let c = &mut self.chunkservers[i];
         assert!(c.child.is_none(), "chunkserver {} already running", i + 1);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(c.log()).expect("log");
-        let child = Command::new(bin("mfschunkserver"))
-            .arg("-c")
-            .arg(&c.cfg)
-            .arg("-f")
-            .arg("start")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn mfschunkserver");
-        c.child = Some(child);
+        c.child = Some(spawn_daemon("mfschunkserver", &c.cfg, &c.log()));
     }
 
     /// SIGKILL chunkserver `i` and reap it.
     pub fn kill_chunkserver(&mut self, i: usize) {
-        if let Some(mut c) = self.chunkservers[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        sigkill(&mut self.chunkservers[i].child);
     }
 
     /// Wait until the leader lists `n` connected chunkservers.
@@ -236,26 +260,12 @@ impl Cluster {
     pub fn start_master(&mut self, i: usize) {
         let m = &mut self.masters[i];
         assert!(m.child.is_none(), "master {} already running", m.id);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(m.log()).expect("log");
-        let child = Command::new(bin("mfsmaster"))
-            .arg("-c")
-            .arg(&m.cfg)
-            .arg("-f")
-            .arg("start")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn mfsmaster");
-        m.child = Some(child);
+        m.child = Some(spawn_daemon("mfsmaster", &m.cfg, &m.log()));
     }
 
     /// SIGKILL master `i` and reap it.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.masters[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        sigkill(&mut self.masters[i].child);
     }
 
     /// Remove master `i`'s whole data folder (it must be stopped).

@@ -14,11 +14,9 @@ use sha2::{Digest, Sha256};
 
 #[test]
 fn chunkserver_killed_mid_write_then_goal_restored() {
-    let mut cluster = Cluster::start(32, 3, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1");
-    cluster.add_chunkservers(32, 3, "");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut cluster =
+        Cluster::with_chunkservers(32, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1", "");
+    let rt = raftmfs_tests::runtime();
     let io = Arc::new(cluster.file_io(&rt));
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();

@@ -21,11 +21,12 @@ fn read_copy(rt: &tokio::runtime::Runtime, addr: &str, id: u64, version: u32, si
 
 #[test]
 fn flipped_byte_is_detected_served_around_and_repaired() {
-    let mut cluster = Cluster::start(33, 3, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1");
-    cluster.add_chunkservers(33, 3, "HDD_TEST_FREQ = 0");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let cluster = Cluster::with_chunkservers(
+        33,
+        "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1",
+        "HDD_TEST_FREQ = 0",
+    );
+    let rt = raftmfs_tests::runtime();
     let io = cluster.file_io(&rt);
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();

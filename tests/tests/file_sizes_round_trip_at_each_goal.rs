@@ -3,8 +3,6 @@
 //! SHA-256, with goal 1, 2 and 3 on three chunkservers, and the right number of chunk files
 //! on disk for each goal.
 
-use std::time::Duration;
-
 use proto::client::{ReadOp, Reply, WriteOp};
 use proto::meta::{Creds, CHUNK_SIZE, ROOT_INODE};
 use raftmfs_tests::Cluster;
@@ -19,11 +17,8 @@ fn sha(d: &[u8]) -> String {
 
 #[test]
 fn files_of_every_size_round_trip_at_goal_1_2_3() {
-    let mut cluster = Cluster::start(31, 3, "REPLICATIONS_DELAY_INIT = 0");
-    cluster.add_chunkservers(31, 3, "");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let cluster = Cluster::with_chunkservers(31, "REPLICATIONS_DELAY_INIT = 0", "");
+    let rt = raftmfs_tests::runtime();
     let io = cluster.file_io(&rt);
     let cr = Creds::root();
     let sizes = [0, 1, 65535, 65536, 65537, 64 * MIB - 1, 64 * MIB, 64 * MIB + 1, 200 * MIB];

@@ -17,7 +17,7 @@ fn full_disks_move_writes_then_give_enospc_without_damage() {
     cluster.add_chunkservers_with_disks(35, &[Some(40), Some(160), Some(160)], "");
     cluster.wait_leader(Duration::from_secs(30));
     cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let io = cluster.file_io(&rt);
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 3, recursive: false })).unwrap();

@@ -39,7 +39,7 @@ fn expect_closed(addr: &str, bytes: &[u8]) {
 fn garbage_on_client_and_raft_ports_closes_connection_and_master_keeps_serving() {
     let cluster = Cluster::start(25, 3, "");
     let leader = cluster.wait_leader(Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let addrs = cluster.client_addrs();
     let c = rt
         .block_on(MasterClient::connect(ClientConfig::new(&addrs.iter().map(String::as_str).collect::<Vec<_>>())))

@@ -165,7 +165,7 @@ async fn verify(c: &MasterClient, w: u64, d: Ino, m: &Model) -> Result<(), Strin
 fn leader_killed_twice_mixed_ops_apply_exactly_once() {
     let mut cluster = Cluster::start(21, 3, "");
     cluster.wait_leader(Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let addrs = cluster.client_addrs();
     let done = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();

@@ -12,11 +12,8 @@ use rand::RngCore;
 
 #[test]
 fn writes_finish_across_a_master_leader_kill() {
-    let mut cluster = Cluster::start(36, 3, "REPLICATIONS_DELAY_INIT = 0");
-    cluster.add_chunkservers(36, 3, "");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut cluster = Cluster::with_chunkservers(36, "REPLICATIONS_DELAY_INIT = 0", "");
+    let rt = raftmfs_tests::runtime();
     let io = Arc::new(cluster.file_io(&rt));
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();

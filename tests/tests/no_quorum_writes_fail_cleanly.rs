@@ -11,7 +11,7 @@ use raftmfs_tests::Cluster;
 fn minority_refuses_writes_and_loses_nothing_acknowledged() {
     let mut cluster = Cluster::start(23, 3, "COMMIT_TIMEOUT_MS = 1000");
     let leader = cluster.wait_leader(Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let addrs = cluster.client_addrs();
     let mut cfg = ClientConfig::new(&addrs.iter().map(String::as_str).collect::<Vec<_>>());
     cfg.op_timeout = Duration::from_secs(5);
@@ -57,7 +57,7 @@ fn minority_refuses_writes_and_loses_nothing_acknowledged() {
 fn lone_follower_answers_no_quorum() {
     let mut cluster = Cluster::start(24, 3, "");
     let leader = cluster.wait_leader(Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let addrs = cluster.client_addrs();
     let mut cfg = ClientConfig::new(&addrs.iter().map(String::as_str).collect::<Vec<_>>());
     cfg.op_timeout = Duration::from_secs(4);

@@ -9,11 +9,9 @@ use raftmfs_tests::{wait_for, Cluster};
 
 #[test]
 fn restarted_chunkserver_with_old_version_loses_its_stale_copy() {
-    let mut cluster = Cluster::start(34, 3, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1");
-    cluster.add_chunkservers(34, 3, "");
-    cluster.wait_leader(Duration::from_secs(30));
-    cluster.wait_chunkservers(3, Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut cluster =
+        Cluster::with_chunkservers(34, "REPLICATIONS_DELAY_INIT = 0\nREPLICATIONS_DELAY_DISCONNECT = 1", "");
+    let rt = raftmfs_tests::runtime();
     let io = cluster.file_io(&rt);
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();

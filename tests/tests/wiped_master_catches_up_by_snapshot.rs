@@ -12,7 +12,7 @@ fn wiped_master_rejoins_through_snapshot() {
     // Snapshot every 200 entries, keep 20 behind it: 1,000 ops purge most of the log.
     let mut cluster = Cluster::start(22, 3, "RAFT_SNAPSHOT_LOGS = 200\nRAFT_LOGS_KEEP = 20");
     let leader = cluster.wait_leader(Duration::from_secs(30));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = raftmfs_tests::runtime();
     let addrs = cluster.client_addrs();
     let c = rt
         .block_on(MasterClient::connect(ClientConfig::new(&addrs.iter().map(String::as_str).collect::<Vec<_>>())))
