@@ -4,6 +4,8 @@
 #                                   (127.0.0.21-23) and a mount at $RAFTMFS_HOME/mnt
 #   deploy/local-cluster.sh status  show every master's Raft role and indexes
 #   deploy/local-cluster.sh down    unmount and stop everything
+#   deploy/local-cluster.sh kill-leader   SIGKILL the Raft leader and start it again at once
+#   deploy/local-cluster.sh wait-healthy  wait (up to 60 s) until all 3 masters are in the quorum
 # Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,9 +83,38 @@ down() {
   done
 }
 
+# The master number (1-3) that is leader now, or nothing.
+leader() {
+  "$bin/mfscli" -H "$http" 2>/dev/null | awk '$3 == "leader" && $NF == "ok" { print $2; exit }'
+}
+
+kill_leader() {
+  local n pid
+  n=$(leader)
+  [ -n "$n" ] || { echo "no leader to kill" >&2; exit 1; }
+  pid=$(cat "$home/master$n/data/.mfsmaster.lock" 2>/dev/null || true)
+  [ -n "$pid" ] || { echo "master $n: no pid in its lock file" >&2; exit 1; }
+  kill -9 "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
+  "$bin/mfsmaster" -c "$home/master$n/mfsmaster.cfg" start >/dev/null
+  echo "killed master $n (pid $pid) and started it again"
+}
+
+wait_healthy() {
+  for _ in $(seq 1 300); do
+    [ "$("$bin/mfscli" -H "$http" 2>/dev/null | grep -c ' ok$')" -eq 3 ] && [ -n "$(leader)" ] && return 0
+    sleep 0.2
+  done
+  echo "the masters did not all rejoin within 60 s" >&2
+  "$bin/mfscli" -H "$http" >&2 || true
+  exit 1
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) "$bin/mfscli" -H "$http" ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  kill-leader) kill_leader ;;
+  wait-healthy) wait_healthy ;;
+  *) echo "usage: $0 up|down|status|kill-leader|wait-healthy" >&2; exit 2 ;;
 esac

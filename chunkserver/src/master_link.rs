@@ -28,6 +28,12 @@ use crate::store::Store;
 /// First pause after a failed attempt; doubled after each failure up to
 /// `MASTER_RECONNECTION_DELAY`, and reset once a leader welcomes us.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Pause between masters while they hold an election (up but no leader known).
+const ELECTION_POLL: Duration = Duration::from_millis(50);
+/// How long after losing the leader retries stay at most [`ELECTION_BACKOFF`] apart.
+const ELECTION_WINDOW: Duration = Duration::from_secs(10);
+/// Longest pause between attempts within [`ELECTION_WINDOW`].
+const ELECTION_BACKOFF: Duration = Duration::from_millis(100);
 /// `NotLeader` redirects followed in a row before pausing, so two confused masters cannot
 /// bounce the link between them without end.
 const MAX_REDIRECTS: u32 = 4;
@@ -131,6 +137,9 @@ impl MasterLink {
         let mut redirect: Option<String> = None;
         let mut hops = 0u32;
         let mut quiet = false;
+        // When the leader was last lost: for a while after, an election is the likely cause
+        // and retries stay frequent.
+        let mut lost_at: Option<Instant> = None;
         loop {
             let addr = match redirect.take() {
                 Some(a) => a,
@@ -150,12 +159,24 @@ impl MasterLink {
                     redirect = Some(leader);
                     continue;
                 }
-                Ending::Redirect(_) => tracing::debug!(master = %addr, "not the leader, leader unknown"),
+                Ending::Redirect(Some(leader)) => {
+                    tracing::debug!(master = %addr, leader = %leader, "too many redirects in a row; pausing")
+                }
+                Ending::Redirect(None) => {
+                    // A master that is up but knows no leader: an election is running. Ask the
+                    // next one soon (not after a growing backoff) so we register with the new
+                    // leader as soon as it exists; clients' writes wait for us.
+                    tracing::debug!(master = %addr, "not the leader, leader unknown");
+                    hops = 0;
+                    tokio::time::sleep(ELECTION_POLL).await;
+                    continue;
+                }
                 Ending::Lost(reason) => {
                     tracing::warn!(master = %addr, reason = %reason, "lost the leader; registering again");
                     backoff = FIRST_BACKOFF;
                     hops = 0;
                     quiet = false;
+                    lost_at = Some(Instant::now());
                     // The leader may have moved: try the next master at once.
                     continue;
                 }
@@ -167,7 +188,8 @@ impl MasterLink {
             }
             hops = 0;
             tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2).min(max_backoff);
+            let electing = lost_at.is_some_and(|t| t.elapsed() < ELECTION_WINDOW);
+            backoff = backoff.saturating_mul(2).min(if electing { ELECTION_BACKOFF } else { max_backoff });
         }
     }
 

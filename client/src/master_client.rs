@@ -14,8 +14,14 @@ use crate::error::ClientError;
 /// Default client port of a master.
 pub const DEFAULT_MASTER_PORT: u16 = 9421;
 
-/// Longest pause between attempts while looking for a leader.
-const MAX_BACKOFF: Duration = Duration::from_millis(400);
+/// Longest pause between attempts while looking for a leader, during the first
+/// [`SHORT_BACKOFF_FOR`] of an operation: an election takes well under a second, and every
+/// millisecond slept after it is pause the application sees.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// After this long without a leader it is an outage, not an election: poll less often.
+const SHORT_BACKOFF_FOR: Duration = Duration::from_secs(10);
+/// Longest pause between attempts during an outage.
+const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
 /// First pause between attempts.
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -226,7 +232,8 @@ impl MasterClient {
                     }
                     redirects_in_a_row = 0;
                     tokio::time::sleep(backoff.min(deadline - now)).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    let cap = if now - start < SHORT_BACKOFF_FOR { MAX_BACKOFF } else { MAX_OUTAGE_BACKOFF };
+                    backoff = (backoff * 2).min(cap);
                 }
             }
         }
