@@ -130,7 +130,7 @@ impl Namespace {
     ///
     /// Errors: those of [`Namespace::chunk_write_slot`]; EAGAIN when a new chunk is asked for
     /// an index that is no longer a hole (someone else allocated it: retry); EINVAL for a new
-    /// id below the next free one, or a bump of a hole.
+    /// id that is in use (or 0), or a bump of a hole.
     pub(crate) fn apply_chunk_write(
         &mut self,
         ctx: &OpContext,
@@ -146,7 +146,11 @@ impl Namespace {
         let (id, version) = match (new_chunk, &slot.chunk) {
             (Some(_), Some(_)) => return Err(Errno::EAGAIN),
             (Some(id), None) => {
-                if id < self.next_chunk_id || id == 0 {
+                // Ids never repeat: a leader reserves ids at or above `next_chunk_id` once it
+                // has applied every earlier leader's entries, and never the same one twice. Its
+                // concurrent allocations may commit out of order, so an unused id below
+                // `next_chunk_id` is one of those, not a reuse.
+                if id == 0 || self.chunks.contains_key(&id) {
                     return Err(Errno::EINVAL);
                 }
                 let idx = index as usize;
@@ -159,7 +163,7 @@ impl Namespace {
                     }
                 });
                 self.chunks.insert(id, ChunkMeta { version: 1, holders: sorted });
-                self.next_chunk_id = id + 1;
+                self.next_chunk_id = self.next_chunk_id.max(id + 1);
                 (id, 1)
             }
             (None, None) => return Err(Errno::EINVAL),

@@ -75,7 +75,12 @@ fn a_taken_hole_is_eagain_and_bad_ids_are_einval() {
     let f = fs.create(ROOT, "f").unwrap().ino;
     fs.chunk_write(f, 0, Some(3), &["a"]).unwrap();
     assert_eq!(fs.chunk_write(f, 0, Some(4), &["a"]), Err(Errno::EAGAIN), "someone allocated it first");
-    assert_eq!(fs.chunk_write(f, 1, Some(3), &["a"]), Err(Errno::EINVAL), "below the next id");
+    assert_eq!(fs.chunk_write(f, 1, Some(3), &["a"]), Err(Errno::EINVAL), "an id in use");
+    // One leader's concurrent allocations commit in any order: 6 then 5 (both unused).
+    let g = fs.create(ROOT, "g").unwrap().ino;
+    assert_eq!(fs.chunk_write(g, 0, Some(6), &["a"]).unwrap().chunk_id, 6);
+    assert_eq!(fs.chunk_write(g, 1, Some(5), &["a"]).unwrap().chunk_id, 5);
+    assert_eq!(fs.ns.next_chunk_id(), 7, "never lowered");
     assert_eq!(fs.chunk_write(f, 1, Some(0), &["a"]), Err(Errno::EINVAL));
     assert_eq!(fs.chunk_write(f, 1, None, &["a"]), Err(Errno::EINVAL), "a bump needs a chunk");
     let max = u32::try_from(MAX_CHUNK_INDEX).unwrap();
