@@ -6,7 +6,8 @@
 #   deploy/local-cluster.sh down    unmount and stop everything
 #   deploy/local-cluster.sh kill-leader   SIGKILL the Raft leader and start it again at once
 #   deploy/local-cluster.sh wait-healthy  wait (up to 60 s) until all 3 masters are in the quorum
-# Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local).
+# Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local). RAFTMFS_NO_BUILD=1: use the binaries
+# already in $CARGO_TARGET_DIR/release instead of building first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 home=${RAFTMFS_HOME:-/var/tmp/raftmfs-local}
@@ -19,7 +20,7 @@ mnt=$home/mnt
 
 up() {
   bash "$here/scripts/install-deps.sh"
-  (cd "$here" && cargo build --release --workspace --bins)
+  [ -n "${RAFTMFS_NO_BUILD:-}" ] || (cd "$here" && cargo build --release --workspace --bins)
   for i in 1 2 3; do
     d=$home/master$i
     mkdir -p "$d/data"
