@@ -66,11 +66,12 @@ pub fn router(st: HttpState) -> Router {
         .with_state(st)
 }
 
-/// Healthy = part of a quorum: a leader heard from a majority within an election timeout,
-/// or a follower heard from a leader within two election timeouts.
+/// Healthy = part of a quorum: a leader heard from a majority within the time after which
+/// its followers may elect another (openraft: the lease, = the maximum election timeout, plus
+/// an election timeout), or a follower heard from a leader within twice that.
 fn is_healthy(st: &HttpState) -> bool {
     let m = st.raft.metrics().borrow().clone();
-    let limit = st.cfg.election_timeout_max;
+    let limit = 2 * st.cfg.election_timeout_max;
     match m.state {
         openraft::ServerState::Leader => m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) <= limit),
         openraft::ServerState::Follower | openraft::ServerState::Learner => {
