@@ -352,8 +352,9 @@ impl Drop for Cluster {
         for m in &self.mounts {
             let _ = Command::new("umount").arg("-l").arg(m).status();
         }
-        if std::thread::panicking() {
-            // Keep the logs and data of a failed test for reading.
+        if std::thread::panicking() || std::env::var_os("RAFTMFS_KEEP_CLUSTER").is_some() {
+            // Keep the logs and data of a failed test (or of every test, with
+            // RAFTMFS_KEEP_CLUSTER set) for reading.
             let kept = self._root.path().to_path_buf();
             let dest = std::env::temp_dir().join(format!(
                 "raftmfs-failed-{}",
