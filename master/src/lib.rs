@@ -12,6 +12,7 @@ pub mod chunks;
 pub mod client_server;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod metrics;
 pub mod namespace;

@@ -19,6 +19,31 @@ use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, Xatt
 /// Version of this protocol; a master refuses a client with another major version.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Length of the random challenge a master sends before a password check.
+pub const CHALLENGE_LEN: usize = 32;
+
+/// MD5 of a password, as `md5pass=` in `mfsexports.cfg` stores it (hex there).
+pub fn password_md5(password: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(password).into()
+}
+
+/// The answer to a challenge, as MooseFS computes it:
+/// `md5(rnd[0..16] ++ md5(password) ++ rnd[16..32])`.
+pub fn challenge_answer(rnd: &[u8; CHALLENGE_LEN], pass_md5: &[u8; 16]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(&rnd[..16]);
+    h.update(pass_md5);
+    h.update(&rnd[16..]);
+    h.finalize().into()
+}
+
+/// A client version as MooseFS compares them (`minversion=`): `major << 16 | minor << 8 | patch`.
+pub fn version_code(major: u32, minor: u32, patch: u32) -> u32 {
+    (major.min(255) << 16) | (minor.min(255) << 8) | patch.min(255)
+}
+
 /// One request from a client to a master.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClientRequest {
