@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proto::client::{OpResult, ReadOp, Reply, RequestBody, ResponseBody, WriteOp, PROTOCOL_VERSION};
+use proto::client::{OpResult, ReadOp, Reply, RequestBody, ResponseBody, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION};
 use proto::meta::{Attr, Creds, DirEntry, Ino};
 
 use crate::conn::MasterConn;
@@ -37,6 +37,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Free text recorded with the session (host, mount point, tool).
     pub info: String,
+    /// The folder to open the session on (`mfsmount -S`): the masters answer it as inode 1.
+    pub subfolder: String,
+    /// MD5 of the export password (`mfspassword=`, `mfsmd5pass=`), answered to the masters'
+    /// challenge; `None` when the export needs none.
+    pub password_md5: Option<[u8; 16]>,
 }
 
 impl ClientConfig {
@@ -48,6 +53,8 @@ impl ClientConfig {
             call_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(1),
             info: String::from("raftmfs client"),
+            subfolder: String::from("/"),
+            password_md5: None,
         }
     }
 }
@@ -95,10 +102,9 @@ impl MasterClient {
             next_seq: AtomicU64::new(1),
             inflight: Mutex::new(BTreeSet::new()),
         };
-        let info = c.cfg.info.clone();
         // Opening a session is not idempotent, but a duplicate only leaves an idle session
         // that expires; the id we keep is the one we were answered.
-        match c.call(|| RequestBody::OpenSession { info: info.clone(), protocol: PROTOCOL_VERSION }).await? {
+        match c.retry(|remaining| c.open_attempt(remaining)).await? {
             Ok(Reply::Session(id)) => c.session = id,
             Ok(other) => return Err(ClientError::Protocol(format!("open session answered {other:?}"))),
             Err(e) => return Err(ClientError::Errno(e)),
@@ -135,7 +141,10 @@ impl MasterClient {
 
     /// A linearizable read from the leader.
     pub async fn read(&self, creds: &Creds, op: ReadOp) -> Result<Reply, ClientError> {
-        self.call(|| RequestBody::Read { creds: creds.clone(), op: op.clone() }).await?.map_err(ClientError::Errno)
+        let session = self.session;
+        self.call(|| RequestBody::Read { session, creds: creds.clone(), op: op.clone() })
+            .await?
+            .map_err(ClientError::Errno)
     }
 
     /// Close the session (its open files are released).
@@ -185,19 +194,58 @@ impl MasterClient {
             Ok(c) => c,
             Err(e) => return Attempt::Retry(e),
         };
+        self.exchange(&conn, body, remaining).await
+    }
+
+    /// One attempt at opening the session: with a password, the challenge and the answer go
+    /// over the same connection (the master keeps the challenge per connection).
+    async fn open_attempt(&self, remaining: Duration) -> Attempt {
+        let conn = match self.current_conn().await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Retry(e),
+        };
+        let password = match &self.cfg.password_md5 {
+            None => None,
+            Some(md5) => match self.exchange(&conn, RequestBody::Challenge, remaining).await {
+                Attempt::Done(Ok(Ok(Reply::Challenge(rnd)))) => match <[u8; CHALLENGE_LEN]>::try_from(rnd.as_slice()) {
+                    Ok(rnd) => Some(proto::client::challenge_answer(&rnd, md5)),
+                    Err(_) => {
+                        let msg = format!("a challenge of {} bytes, expected {CHALLENGE_LEN}", rnd.len());
+                        return Attempt::Done(Err(ClientError::Protocol(msg)));
+                    }
+                },
+                Attempt::Done(Ok(other)) => {
+                    return Attempt::Done(Err(ClientError::Protocol(format!("challenge answered {other:?}"))));
+                }
+                other => return other,
+            },
+        };
+        let body = RequestBody::OpenSession {
+            info: self.cfg.info.clone(),
+            protocol: PROTOCOL_VERSION,
+            version: client_version(),
+            subfolder: self.cfg.subfolder.clone(),
+            meta: false,
+            password,
+        };
+        self.exchange(&conn, body, remaining).await
+    }
+
+    /// Send one request on `conn` and classify the answer.
+    async fn exchange(&self, conn: &Arc<MasterConn>, body: RequestBody, remaining: Duration) -> Attempt {
         match conn.call(body, self.cfg.call_timeout.min(remaining)).await {
             Err(e) => {
-                self.drop_conn(&conn, true).await;
+                self.drop_conn(conn, true).await;
                 Attempt::Retry(e.to_string())
             }
             Ok(ResponseBody::Result(r)) => Attempt::Done(Ok(r)),
             Ok(ResponseBody::NotLeader { leader: Some(addr) }) if addr != conn.addr => {
                 *self.hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr.clone());
-                self.drop_conn(&conn, false).await;
+                self.drop_conn(conn, false).await;
                 Attempt::Retry(format!("{} is not the leader; redirected to {addr}", conn.addr))
             }
             Ok(ResponseBody::NotLeader { .. }) => {
-                self.drop_conn(&conn, true).await;
+                self.drop_conn(conn, true).await;
                 Attempt::Retry(format!("{} knows no leader (election in progress or no quorum)", conn.addr))
             }
             Ok(ResponseBody::Unavailable { reason }) => Attempt::Retry(format!("{}: {reason}", conn.addr)),
@@ -208,6 +256,15 @@ impl MasterClient {
 
     /// Send a request until a master answers it for good, or the deadline passes.
     async fn call(&self, body: impl Fn() -> RequestBody) -> Result<OpResult, ClientError> {
+        self.retry(|remaining| self.attempt(body(), remaining)).await
+    }
+
+    /// Run attempts until one gives a final answer, or the deadline passes.
+    async fn retry<F, Fut>(&self, mut one: F) -> Result<OpResult, ClientError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: std::future::Future<Output = Attempt>,
+    {
         let start = Instant::now();
         let deadline = start + self.cfg.op_timeout;
         let mut backoff = MIN_BACKOFF;
@@ -217,7 +274,7 @@ impl MasterClient {
             if now >= deadline {
                 return Err(ClientError::NoQuorum { waited: now - start, last: "deadline passed".into() });
             }
-            match self.attempt(body(), deadline - now).await {
+            match one(deadline - now).await {
                 Attempt::Done(r) => return r,
                 Attempt::Retry(reason) => {
                     let now = Instant::now();
@@ -305,6 +362,13 @@ impl MasterClient {
         }
         Ok(out)
     }
+}
+
+/// This client's version as the masters compare it with `minversion=` of an export rule.
+fn client_version() -> u32 {
+    let mut v = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, patch) = (v.next().unwrap_or(0), v.next().unwrap_or(0), v.next().unwrap_or(0));
+    proto::client::version_code(major, minor, patch)
 }
 
 fn expect_attr(r: Reply) -> Result<Attr, ClientError> {

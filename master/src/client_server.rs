@@ -1,16 +1,20 @@
 //! The client protocol (port 9421): each connection carries many requests at once; each
 //! request runs in its own task and its answer goes back through the connection's writer.
 
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use proto::client::{ReadOp, Reply, RequestBody, ResponseBody, WriteOp, PROTOCOL_VERSION};
-use proto::meta::{Creds, Timestamp};
+use proto::client::{ReadOp, Reply, RequestBody, ResponseBody, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION};
+use proto::meta::{Creds, FileType, Ino, Timestamp, ROOT_INODE};
+use proto::Errno;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::access::SessionAccess;
 use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
+use crate::exports::{self, Exports, SessionRequest};
 use crate::metrics::Metrics;
 use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
 use crate::sm_store::SharedState;
@@ -23,6 +27,22 @@ pub struct ClientService {
     pub metrics: Arc<Metrics>,
     /// The chunk side: chunk writes, chunk locations, space.
     pub chunks: Arc<ChunkService>,
+    /// The rules of `mfsexports.cfg`, replaced on reload; checked when a session opens.
+    pub exports: Arc<RwLock<Exports>>,
+}
+
+/// What the master knows about one client connection.
+pub struct Conn {
+    /// The client's address, as the TCP peer (what export rules match).
+    pub peer: IpAddr,
+    /// The challenge sent on this connection, used by the next `OpenSession` on it.
+    challenge: Mutex<Option<[u8; CHALLENGE_LEN]>>,
+}
+
+impl Conn {
+    pub fn new(peer: IpAddr) -> Conn {
+        Conn { peer, challenge: Mutex::new(None) }
+    }
 }
 
 /// Accept client connections until the listener fails.
@@ -34,7 +54,7 @@ pub async fn serve(listener: TcpListener, svc: Arc<ClientService>) {
                 let svc = svc.clone();
                 tokio::spawn(async move {
                     svc.metrics.client_connections.inc();
-                    if let Err(e) = handle_conn(stream, svc.clone()).await {
+                    if let Err(e) = handle_conn(stream, peer, svc.clone()).await {
                         svc.metrics.bad_frames.with_label_values(&["client"]).inc();
                         tracing::warn!(%peer, error = %e, "closing client connection after a bad frame");
                     }
@@ -49,10 +69,15 @@ pub async fn serve(listener: TcpListener, svc: Arc<ClientService>) {
     }
 }
 
-async fn handle_conn(stream: TcpStream, svc: Arc<ClientService>) -> Result<(), proto::frame::FrameError> {
+async fn handle_conn(
+    stream: TcpStream,
+    peer: SocketAddr,
+    svc: Arc<ClientService>,
+) -> Result<(), proto::frame::FrameError> {
+    let conn = Arc::new(Conn::new(peer.ip()));
     proto::rpc::serve_conn(stream, move |body: RequestBody| {
-        let svc = svc.clone();
-        async move { svc.handle(body).await }
+        let (svc, conn) = (svc.clone(), conn.clone());
+        async move { svc.handle(&conn, body).await }
     })
     .await
 }
@@ -65,15 +90,16 @@ fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<String> {
 
 impl ClientService {
     /// Answer one request, recording metrics.
-    pub async fn handle(&self, body: RequestBody) -> ResponseBody {
+    pub async fn handle(&self, conn: &Conn, body: RequestBody) -> ResponseBody {
         let op = match &body {
+            RequestBody::Challenge => "challenge",
             RequestBody::OpenSession { .. } => "open_session",
             RequestBody::CloseSession { .. } => "close_session",
             RequestBody::Write { op, .. } => op.name(),
             RequestBody::Read { op, .. } => op.name(),
         };
         let start = Instant::now();
-        let resp = self.dispatch(body).await;
+        let resp = self.dispatch(conn, body).await;
         let outcome = match &resp {
             ResponseBody::Result(Ok(_)) => "ok",
             ResponseBody::Result(Err(e)) => e.name(),
@@ -96,41 +122,133 @@ impl ClientService {
         Some(ResponseBody::NotLeader { leader: leader_client_addr(&self.raft, m.current_leader) })
     }
 
-    async fn dispatch(&self, body: RequestBody) -> ResponseBody {
+    async fn dispatch(&self, conn: &Conn, body: RequestBody) -> ResponseBody {
         if let Some(redirect) = self.not_leader() {
             return redirect;
         }
         match body {
-            RequestBody::OpenSession { info, protocol } => {
+            RequestBody::Challenge => {
+                let rnd: [u8; CHALLENGE_LEN] = rand::random();
+                *conn.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(rnd);
+                ResponseBody::Result(Ok(Reply::Challenge(rnd.to_vec())))
+            }
+            RequestBody::OpenSession { info, protocol, version, subfolder, meta, password } => {
                 if protocol != PROTOCOL_VERSION {
                     return ResponseBody::Refused {
                         reason: format!("client protocol {protocol}, master speaks {PROTOCOL_VERSION}"),
                     };
                 }
-                self.write(Command::OpenSession { now: Timestamp::now(), info }).await
+                // A challenge answers one attempt only.
+                let rnd = conn.challenge.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let access = match self.session_access(conn.peer, version, &subfolder, meta, rnd, password) {
+                    Ok(a) => a,
+                    Err(reason) => {
+                        tracing::info!(peer = %conn.peer, %subfolder, meta, %reason, "session refused");
+                        return ResponseBody::Refused { reason };
+                    }
+                };
+                self.write(Command::OpenSession { now: Timestamp::now(), info, access }).await
             }
             RequestBody::CloseSession { session } => {
                 self.write(Command::CloseSession { session, now: Timestamp::now() }).await
             }
-            RequestBody::Write { session, seq, first_incomplete, creds, op } => match op {
-                WriteOp::ChunkWrite { ino, index, failed } => {
-                    let req = crate::chunks::write::ChunkWriteRequest {
-                        session,
-                        seq,
-                        first_incomplete,
-                        creds,
-                        ino,
-                        index,
-                        failed,
-                    };
-                    self.chunks.chunk_write(req).await
+            RequestBody::Write { session, seq, first_incomplete, creds, op } => {
+                // The session's permissions, from the replicated record: checks, uid/gid
+                // mapping and the session root, before any work is done for the request.
+                let prepared = {
+                    let st = self.state.read();
+                    st.access(session).map(|a| (a.clone(), a.creds(&creds), a.write_op(&st.ns, op)))
+                };
+                let Some((access, creds, op)) = prepared else {
+                    return ResponseBody::SessionUnknown;
+                };
+                let op = match op {
+                    Ok(op) => op,
+                    Err(e) => return ResponseBody::Result(Err(e)),
+                };
+                let resp = self.session_write(session, seq, first_incomplete, creds, op).await;
+                match resp {
+                    ResponseBody::Result(Ok(r)) => ResponseBody::Result(Ok(access.reply(None, r))),
+                    other => other,
                 }
-                op => {
-                    self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op })
-                        .await
-                }
-            },
-            RequestBody::Read { creds, op } => self.read(creds, op).await,
+            }
+            RequestBody::Read { session, creds, op } => self.read(session, creds, op).await,
+        }
+    }
+
+    /// The permissions a new session gets, or why it may not open (the text for the user).
+    fn session_access(
+        &self,
+        peer: IpAddr,
+        version: u32,
+        subfolder: &str,
+        meta: bool,
+        rnd: Option<[u8; CHALLENGE_LEN]>,
+        password: Option<[u8; 16]>,
+    ) -> Result<SessionAccess, String> {
+        let path = exports::normalize(subfolder);
+        if !meta && path.split('/').any(|c| c == "." || c == "..") {
+            return Err(format!("folder {subfolder}: '.' and '..' are not allowed"));
+        }
+        let rule = {
+            let exports = self.exports.read().unwrap_or_else(|e| e.into_inner());
+            let password = match (&rnd, &password) {
+                (Some(r), Some(p)) => Some((r, p)),
+                _ => None,
+            };
+            let req = SessionRequest { addr: peer, version, subfolder: &path, meta, password };
+            match exports.check(&req) {
+                Ok(rule) => rule.clone(),
+                Err(denied) => return Err(denied.to_string()),
+            }
+        };
+        if meta {
+            return Err("the meta tree (mfsmount -m) is not supported yet".into());
+        }
+        let root = self.resolve_folder(&path)?;
+        tracing::debug!(%peer, folder = %path, line = rule.line, "session allowed");
+        Ok(SessionAccess::from_rule(&rule, root))
+    }
+
+    /// The inode of a folder given as components joined by '/' ("" for the root).
+    fn resolve_folder(&self, path: &str) -> Result<Ino, String> {
+        let st = self.state.read();
+        let mut ino = ROOT_INODE;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            match st.ns.read(&Creds::root(), &ReadOp::Lookup { parent: ino, name: part.as_bytes().to_vec() }) {
+                Ok(Reply::Entry(a)) if a.kind == FileType::Dir => ino = a.ino,
+                Ok(_) | Err(Errno::ENOTDIR) => return Err(format!("subfolder /{path}: not a directory")),
+                Err(e) => return Err(format!("subfolder /{path}: {e}")),
+            }
+        }
+        Ok(ino)
+    }
+
+    /// A session mutation, prepared by the session's access.
+    async fn session_write(
+        &self,
+        session: u64,
+        seq: u64,
+        first_incomplete: u64,
+        creds: Creds,
+        op: WriteOp,
+    ) -> ResponseBody {
+        match op {
+            WriteOp::ChunkWrite { ino, index, failed } => {
+                let req = crate::chunks::write::ChunkWriteRequest {
+                    session,
+                    seq,
+                    first_incomplete,
+                    creds,
+                    ino,
+                    index,
+                    failed,
+                };
+                self.chunks.chunk_write(req).await
+            }
+            op => {
+                self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op }).await
+            }
         }
     }
 
@@ -141,18 +259,28 @@ impl ClientService {
         }
     }
 
-    async fn read(&self, creds: Creds, op: ReadOp) -> ResponseBody {
+    async fn read(&self, session: u64, creds: Creds, op: ReadOp) -> ResponseBody {
         if let Err(answer) = ensure_leader(&self.raft, self.cfg.commit_timeout).await {
             return answer;
         }
         let mut result = {
             let st = self.state.read();
-            match op {
-                ReadOp::Digest => Ok(Reply::Digest {
+            let Some(access) = st.access(session) else {
+                return ResponseBody::SessionUnknown;
+            };
+            match access.read_op(&st.ns, op) {
+                Err(e) => Err(e),
+                Ok(ReadOp::Digest) => Ok(Reply::Digest {
                     applied_index: st.last_applied.map(|l| l.index).unwrap_or(0),
                     digest: st.digest(),
                 }),
-                op => st.ns.read(&creds, &op),
+                Ok(op) => {
+                    let listed = match &op {
+                        ReadOp::ReadDir { ino, .. } => Some(*ino),
+                        _ => None,
+                    };
+                    st.ns.read(&access.creds(&creds), &op).map(|r| access.reply(listed, r))
+                }
             }
         };
         match &mut result {

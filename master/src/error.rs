@@ -5,6 +5,8 @@
 pub enum MasterError {
     #[error("config: {0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("exports: {0}")]
+    Exports(#[from] crate::exports::ExportsError),
     #[error("storage: {0}")]
     Store(#[from] raft_store::StoreError),
     #[error("metadata snapshot: {0}")]

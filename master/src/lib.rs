@@ -6,6 +6,7 @@
 //! [`raft_net`]), chunkservers to the leader on 9420 ([`chunks`]), operators and Prometheus
 //! on 9425 ([`http`]).
 
+pub mod access;
 pub mod admin;
 pub mod bootstrap;
 pub mod chunks;

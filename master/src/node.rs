@@ -1,7 +1,7 @@
 //! A running master: storage, Raft, the four listeners and the leader's housekeeping,
 //! started from one place.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
@@ -14,6 +14,7 @@ use crate::chunks::ChunkService;
 use crate::client_server::{self, ClientService};
 use crate::config::MasterConfig;
 use crate::error::MasterError;
+use crate::exports::Exports;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::raft_net::Network;
@@ -32,6 +33,8 @@ pub struct Master {
     pub cfg: Arc<MasterConfig>,
     /// The chunk side (chunkserver registry, chunk writes, replication).
     pub chunks: Arc<ChunkService>,
+    /// The export rules sessions are opened under (`EXPORTS_FILENAME`).
+    pub exports: Arc<RwLock<Exports>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -60,6 +63,9 @@ impl Master {
     /// Open storage, start Raft and every listener, and bootstrap a fresh group.
     pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
         let cfg = Arc::new(cfg);
+        // A bad exports file stops the start: better no master than one that grants the wrong
+        // access. A missing one means MooseFS's sample rule (with a warning).
+        let exports = Arc::new(RwLock::new(Exports::load_or_default(&cfg.exports_filename)?));
         std::fs::create_dir_all(&cfg.data_path)?;
         let raft_listener = bind(&cfg.raft_listen, "raft peers").await?;
         let client_listener = bind(&cfg.client_listen, "clients").await?;
@@ -85,6 +91,7 @@ impl Master {
             cfg: cfg.clone(),
             metrics: metrics.clone(),
             chunks: chunks.clone(),
+            exports: exports.clone(),
         });
         tasks.push(tokio::spawn(client_server::serve(client_listener, svc)));
         let app = http::router(HttpState {
@@ -113,7 +120,23 @@ impl Master {
             data = %cfg.data_path.display(),
             "mfsmaster started"
         );
-        Ok(Master { raft, state, metrics, cfg, chunks, tasks })
+        Ok(Master { raft, state, metrics, cfg, chunks, exports, tasks })
+    }
+
+    /// Read the exports file again (`reload`): new sessions open under the new rules; open
+    /// sessions keep what they were granted. A file that does not parse, or is gone, is logged
+    /// and the running rules stay.
+    pub fn reload_exports(&self) {
+        let path = &self.cfg.exports_filename;
+        match Exports::load(path) {
+            Ok(Some(new)) => {
+                let n = new.rules.len();
+                *self.exports.write().unwrap_or_else(|e| e.into_inner()) = new;
+                tracing::info!(file = %path.display(), rules = n, "exports reloaded");
+            }
+            Ok(None) => tracing::warn!(file = %path.display(), "reload: exports file not found; exports not changed"),
+            Err(e) => tracing::error!(error = %e, "reload: exports file rejected; keeping the running rules"),
+        }
     }
 
     /// Stop Raft and every listener.

@@ -34,8 +34,9 @@ impl fmt::Display for MasterNode {
 pub enum Command {
     /// A client mutation, applied at most once per (`session`, `seq`).
     Client { session: u64, seq: u64, first_incomplete: u64, now: Timestamp, creds: Creds, op: WriteOp },
-    /// Open a client session; the outcome carries its id.
-    OpenSession { now: Timestamp, info: String },
+    /// Open a client session with the permissions its export rule granted; the outcome
+    /// carries its id.
+    OpenSession { now: Timestamp, info: String, access: crate::access::SessionAccess },
     /// Close a session and release its open files.
     CloseSession { session: u64, now: Timestamp },
     /// Drop sessions idle since before `older_than` (releasing their open files).

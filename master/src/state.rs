@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use proto::client::{OpResult, Reply};
-use proto::meta::Timestamp;
+use proto::client::{OpResult, ReadOp, Reply};
+use proto::meta::{Creds, FileType, Timestamp};
+use proto::Errno;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::access::SessionAccess;
 use crate::namespace::{Namespace, OpContext};
 use crate::raft_types::{Command, CommandOutcome, LogId, StoredMembership};
 
@@ -25,6 +27,8 @@ pub struct Session {
     pub replies: BTreeMap<u64, OpResult>,
     /// Requests below this are acknowledged by the client: late duplicates are `Stale`.
     pub first_incomplete: u64,
+    /// What the export rule granted at open time; every leader enforces it.
+    pub access: SessionAccess,
 }
 
 /// Everything a snapshot holds.
@@ -58,13 +62,26 @@ impl MetaState {
     /// Apply one command. Deterministic: no clock, no randomness, no I/O.
     pub fn apply(&mut self, cmd: &Command) -> CommandOutcome {
         match cmd {
+            // The leader mapped the credentials and inodes through the session's access
+            // (`client_server.rs`); a read-only session is refused here too, so a write that
+            // reached the log by any path still cannot change the namespace.
             Command::Client { session, seq, first_incomplete, now, creds, op } => {
                 let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
-                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| ns.apply_write(&ctx, op))
+                let readonly = self.readonly(*session);
+                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
+                    if readonly && op.modifies() {
+                        return Err(Errno::EROFS);
+                    }
+                    ns.apply_write(&ctx, op)
+                })
             }
             Command::ChunkWrite { session, seq, first_incomplete, now, creds, ino, index, new_chunk, holders } => {
                 let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
+                let readonly = self.readonly(*session);
                 self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
+                    if readonly {
+                        return Err(Errno::EROFS);
+                    }
                     ns.apply_chunk_write(&ctx, *ino, *index, *new_chunk, holders)
                 })
             }
@@ -78,7 +95,13 @@ impl MetaState {
                 CommandOutcome::Result(self.ns.add_chunk_holder(*id, *version, addr))
             }
             Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
-            Command::OpenSession { now, info } => {
+            Command::OpenSession { now, info, access } => {
+                // The leader resolved the root folder; it may have gone since.
+                match self.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: access.root }) {
+                    Ok(Reply::Attr(a)) if a.kind == FileType::Dir && a.nlink > 0 => {}
+                    Ok(_) => return CommandOutcome::Result(Err(Errno::ENOTDIR)),
+                    Err(e) => return CommandOutcome::Result(Err(e)),
+                }
                 let id = self.next_session;
                 self.next_session += 1;
                 self.sessions.insert(
@@ -89,6 +112,7 @@ impl MetaState {
                         last_seen: *now,
                         replies: BTreeMap::new(),
                         first_incomplete: 0,
+                        access: access.clone(),
                     },
                 );
                 CommandOutcome::Result(Ok(Reply::Session(id)))
@@ -165,6 +189,15 @@ impl MetaState {
         None
     }
 
+    /// The permissions of `session`, if it exists.
+    pub fn access(&self, session: u64) -> Option<&SessionAccess> {
+        self.sessions.get(&session).map(|s| &s.access)
+    }
+
+    fn readonly(&self, session: u64) -> bool {
+        self.sessions.get(&session).is_some_and(|s| s.access.readonly)
+    }
+
     /// Sessions idle since before `older_than`, for the leader's expiry loop.
     pub fn has_idle_sessions(&self, older_than: Timestamp) -> bool {
         self.sessions.values().any(|s| s.last_seen < older_than)
@@ -194,7 +227,11 @@ mod tests {
     }
 
     fn open(st: &mut MetaState) -> u64 {
-        match st.apply(&Command::OpenSession { now: t(1), info: "test".into() }) {
+        open_with(st, SessionAccess::full())
+    }
+
+    fn open_with(st: &mut MetaState, access: SessionAccess) -> u64 {
+        match st.apply(&Command::OpenSession { now: t(1), info: "test".into(), access }) {
             CommandOutcome::Result(Ok(Reply::Session(id))) => id,
             other => panic!("{other:?}"),
         }
@@ -334,6 +371,33 @@ mod tests {
         assert_eq!((m.version, m.holders), (2, vec!["a".to_string(), "c".to_string()]));
         let r = st.apply(&Command::ChunksDeleted { ids: vec![1] });
         assert_eq!(r, CommandOutcome::Result(Ok(Reply::Count(0))), "not deleted: still in use");
+    }
+
+    #[test]
+    fn a_read_only_session_changes_nothing_even_through_the_log() {
+        let mut st = MetaState::new();
+        let ro = open_with(&mut st, SessionAccess { readonly: true, ..SessionAccess::full() });
+        assert!(st.access(ro).is_some_and(|a| a.readonly));
+        let d = st.ns.digest();
+        assert_eq!(st.apply(&mkdir(ro, 1, 1, "a")), CommandOutcome::Result(Err(proto::Errno::EROFS)));
+        assert_eq!(
+            st.apply(&chunk_write(ro, 2, ROOT_INODE, Some(1), &["a"])),
+            CommandOutcome::Result(Err(proto::Errno::EROFS))
+        );
+        assert_eq!(st.ns.digest(), d);
+        // The permissions survive a snapshot, so a new leader enforces them.
+        let bytes = crate::sm_store::encode_state(&st).unwrap();
+        let back: MetaState = crate::sm_store::decode_state(&bytes).unwrap();
+        assert!(back.access(ro).is_some_and(|a| a.readonly));
+    }
+
+    #[test]
+    fn a_session_rooted_at_a_missing_folder_is_not_opened() {
+        let mut st = MetaState::new();
+        let access = SessionAccess { root: 99, ..SessionAccess::full() };
+        let r = st.apply(&Command::OpenSession { now: t(1), info: "x".into(), access });
+        assert_eq!(r, CommandOutcome::Result(Err(proto::Errno::ENOENT)));
+        assert!(st.sessions.is_empty());
     }
 
     #[test]

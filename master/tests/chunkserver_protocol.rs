@@ -84,7 +84,14 @@ impl FakeCs {
 
 async fn client(master: &Master) -> (Arc<Client>, u64) {
     let c = Client::connect(&master.cfg.client_listen, WAIT).await.unwrap();
-    let body = RequestBody::OpenSession { info: "test".into(), protocol: PROTOCOL_VERSION };
+    let body = RequestBody::OpenSession {
+        info: "test".into(),
+        protocol: PROTOCOL_VERSION,
+        version: 0,
+        subfolder: "/".into(),
+        meta: false,
+        password: None,
+    };
     match c.call(body, WAIT).await.unwrap() {
         ResponseBody::Result(Ok(Reply::Session(s))) => (c, s),
         other => panic!("{other:?}"),
@@ -147,10 +154,10 @@ async fn register_write_reconcile_and_delete() {
         other => panic!("{other:?}"),
     }
     // Reads list the copies at the chunk's version.
-    let body = RequestBody::Read { creds: Creds::root(), op: ReadOp::ChunkRead { ino, index: 0 } };
+    let body = RequestBody::Read { session: s, creds: Creds::root(), op: ReadOp::ChunkRead { ino, index: 0 } };
     let loc = chunk(c.call(body, WAIT).await.unwrap());
     assert_eq!((loc.version, loc.servers.clone(), loc.file_size), (2, vec!["127.0.0.1:1".to_string()], 1000));
-    match c.call(RequestBody::Read { creds: Creds::root(), op: ReadOp::StatFs }, WAIT).await.unwrap() {
+    match c.call(RequestBody::Read { session: s, creds: Creds::root(), op: ReadOp::StatFs }, WAIT).await.unwrap() {
         ResponseBody::Result(Ok(Reply::StatFs(st))) => assert_eq!(st.total_bytes, 100 * CHUNK_SIZE),
         other => panic!("{other:?}"),
     }

@@ -10,14 +10,23 @@
 //! above it, so a request retried after a failover gets its first reply back instead of being
 //! applied twice. Reads ([`ReadOp`]) go to the leader, which answers after confirming it still
 //! leads (linearizable reads).
+//!
+//! A session is opened under an export rule (`mfsexports.cfg` on the masters): the leader
+//! checks the client's address, the folder it asks for and, when the rule has one, a password
+//! by MooseFS's challenge: [`RequestBody::Challenge`] gets 32 random bytes on this connection,
+//! and [`RequestBody::OpenSession`] on the same connection answers
+//! [`challenge_answer`]`(rnd, md5(password))`. The password never crosses the wire. What the
+//! rule grants (root folder, read-only, uid/gid mapping, goal and trash time limits) is stored
+//! with the session in the replicated state and applied to every later request of the session.
 
 use serde::{Deserialize, Serialize};
 
 use crate::errno::Errno;
 use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode};
 
-/// Version of this protocol; a master refuses a client with another major version.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of this protocol; a master refuses a client with another version.
+/// 2: export checks (challenge, subfolder, password) and the session on reads.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Length of the random challenge a master sends before a password check.
 pub const CHALLENGE_LEN: usize = 32;
@@ -55,11 +64,25 @@ pub struct ClientRequest {
 /// What a client asks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RequestBody {
-    /// Open a new session. Answered with [`Reply::Session`] once committed.
+    /// Ask for a password challenge. Answered with [`Reply::Challenge`] (32 random bytes),
+    /// which the master remembers for this connection until the next `OpenSession` on it.
+    Challenge,
+    /// Open a new session under the export rule that matches the client's address, `subfolder`
+    /// and password. Answered with [`Reply::Session`] once committed, or `Refused` with the
+    /// reason ("access denied (wrong password)", ...).
     OpenSession {
         /// Free text for operators: host, mount point, tool name.
         info: String,
         protocol: u32,
+        /// The client's version ([`version_code`]), for `minversion=`.
+        version: u32,
+        /// The folder to use as the session's root (`mfsmount -S`); "/" for the whole tree.
+        subfolder: String,
+        /// The meta tree (trash, reserved) instead of the file tree (`mfsmount -m`).
+        meta: bool,
+        /// [`challenge_answer`] to the challenge received on this connection, when the client
+        /// has a password.
+        password: Option<[u8; 16]>,
     },
     /// Close a session: its open files are released. Answered with [`Reply::Done`].
     CloseSession { session: u64 },
@@ -72,8 +95,8 @@ pub enum RequestBody {
         creds: Creds,
         op: WriteOp,
     },
-    /// A linearizable read.
-    Read { creds: Creds, op: ReadOp },
+    /// A linearizable read, under the permissions of `session`.
+    Read { session: u64, creds: Creds, op: ReadOp },
 }
 
 /// Mutations: each becomes one Raft log entry.
@@ -148,6 +171,17 @@ impl WriteOp {
             WriteOp::WriteEnd { .. } => "write_end",
         }
     }
+
+    /// True when the operation may change the file system: refused (EROFS) in a read-only
+    /// session. `Release` only drops an open reference; `Open` changes nothing unless it asks
+    /// for write access or truncation.
+    pub fn modifies(&self) -> bool {
+        match self {
+            WriteOp::Release { .. } => false,
+            WriteOp::Open { flags, .. } => flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0,
+            _ => true,
+        }
+    }
 }
 
 /// Reads: answered from the leader's state machine after a leadership check.
@@ -214,6 +248,8 @@ pub enum Reply {
     StatFs(StatFs),
     Count(u64),
     Session(u64),
+    /// The random bytes of a password challenge ([`CHALLENGE_LEN`] of them).
+    Challenge(Vec<u8>),
     Chunk(ChunkLocation),
     Chunks(Vec<ChunkLocation>),
     Digest {
@@ -262,6 +298,7 @@ pub enum ResponseBody {
     Unavailable { reason: String },
     /// The session is unknown (expired or never opened): open a new one.
     SessionUnknown,
-    /// The request was malformed or not allowed (e.g. a protocol version mismatch).
+    /// The request was malformed or not allowed (a protocol version mismatch, or no export
+    /// rule lets this client open the session: `reason` says why, for the user).
     Refused { reason: String },
 }

@@ -123,12 +123,21 @@ pub struct Creds {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// Permission checks add the group and other bits for every caller but the owner, instead
+    /// of testing group membership (`ignoregid` in `mfsexports.cfg`). Set by the master from
+    /// the session's export rule; what a client sends here is ignored.
+    pub ignore_gid: bool,
 }
 
 impl Creds {
     /// The superuser.
     pub fn root() -> Self {
-        Creds { uid: 0, gid: 0, groups: Vec::new() }
+        Creds::new(0, 0, Vec::new())
+    }
+
+    /// A caller with a uid, primary gid and supplementary groups.
+    pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Self {
+        Creds { uid, gid, groups, ignore_gid: false }
     }
 
     pub fn is_root(&self) -> bool {

@@ -23,7 +23,7 @@ impl GroupCache {
     /// requests) has no process to ask: no supplementary groups.
     pub fn creds(&self, uid: u32, gid: u32, pid: u32) -> Creds {
         let groups = if pid == 0 { Vec::new() } else { self.groups(pid) };
-        Creds { uid, gid, groups }
+        Creds::new(uid, gid, groups)
     }
 
     fn groups(&self, pid: u32) -> Vec<u32> {
@@ -69,7 +69,7 @@ pub fn own_creds() -> Creds {
     let mut buf = vec![0 as libc::gid_t; 1024];
     let n = unsafe { libc::getgroups(buf.len() as libc::c_int, buf.as_mut_ptr()) };
     buf.truncate(n.max(0) as usize);
-    Creds { uid, gid, groups: buf }
+    Creds::new(uid, gid, buf)
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub fn render(masters: &[String], subfolder: &str, root_inode: Ino, session: u64
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountInfo {
     pub masters: Vec<String>,
+    /// The folder the mount's session was opened on: a tool opens its session on the same one,
+    /// so the masters answer the same inode numbers.
+    pub subfolder: String,
     pub root_inode: Ino,
 }
 
@@ -36,6 +39,7 @@ pub struct MountInfo {
 pub fn parse(text: &str) -> Result<MountInfo, String> {
     let mut masters = Vec::new();
     let mut root_inode = proto::meta::ROOT_INODE;
+    let mut subfolder = String::from("/");
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('#') || line.is_empty() {
@@ -46,6 +50,7 @@ pub fn parse(text: &str) -> Result<MountInfo, String> {
             "masters" => {
                 masters = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
             }
+            "subfolder" => subfolder = v.trim().to_string(),
             "root_inode" => root_inode = v.trim().parse().map_err(|_| format!("bad root_inode {v:?}"))?,
             _ => {}
         }
@@ -53,7 +58,7 @@ pub fn parse(text: &str) -> Result<MountInfo, String> {
     if masters.is_empty() {
         return Err("no masters listed".into());
     }
-    Ok(MountInfo { masters, root_inode })
+    Ok(MountInfo { masters, subfolder, root_inode })
 }
 
 #[cfg(test)]
@@ -63,7 +68,8 @@ mod tests {
     #[test]
     fn round_trip() {
         let t = render(&["a:1".into(), "b:2".into()], "/x", 9, 3);
-        assert_eq!(parse(&t).unwrap(), MountInfo { masters: vec!["a:1".into(), "b:2".into()], root_inode: 9 });
+        let want = MountInfo { masters: vec!["a:1".into(), "b:2".into()], subfolder: "/x".into(), root_inode: 9 };
+        assert_eq!(parse(&t).unwrap(), want);
         assert!(parse("# nothing\n").is_err());
         assert!(parse("masters = a\nroot_inode = x\n").is_err());
     }

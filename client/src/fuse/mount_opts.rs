@@ -43,9 +43,10 @@ pub struct MountOpts {
     pub port: u16,
     /// Folder of the file system to mount as the root (`-S`, `mfssubfolder=`).
     pub subfolder: String,
-    /// Password for the export (`-p`, `mfspassword=`). Kept for the exports/authentication
-    /// work (wave 2): nothing checks it yet.
+    /// Password for the export (`-p`, `mfspassword=`), answered to the masters' challenge.
     pub password: Option<String>,
+    /// The password's MD5 in hex (`mfsmd5pass=`), instead of the password itself.
+    pub md5pass: Option<String>,
     /// `-p`: ask for the password on the terminal.
     pub ask_password: bool,
     /// `-m`/`--meta`/`mfsmeta`: mount the meta tree (trash, reserved).
@@ -85,6 +86,7 @@ impl Default for MountOpts {
             port: DEFAULT_PORT,
             subfolder: "/".into(),
             password: None,
+            md5pass: None,
             ask_password: false,
             meta: false,
             foreground: false,
@@ -130,7 +132,6 @@ const IGNORED: &[&str] = &[
 
 /// MooseFS tuning options we accept and do not act on (yet).
 const MFS_IGNORED: &[&str] = &[
-    "mfsmd5pass",
     "mfsdirentrycacheto",
     "mfsnegentrycacheto",
     "mfssymlinkcacheto",
@@ -296,6 +297,7 @@ impl MountOpts {
             "mfsport" => self.port = parse_port(&need(val)?)?,
             "mfssubfolder" => self.subfolder = need(val)?,
             "mfspassword" => self.password = Some(need(val)?),
+            "mfsmd5pass" => self.md5pass = Some(need(val)?),
             "askpassword" => self.ask_password = true,
             "mfsmeta" => self.meta = true,
             "mfsdebug" => self.debug = true,
@@ -379,6 +381,23 @@ impl MountOpts {
     pub fn master_addrs(&self) -> Vec<String> {
         let list = if self.masters.is_empty() { vec![DEFAULT_MASTER.to_string()] } else { self.masters.clone() };
         list.iter().map(|h| with_port(h, self.port)).collect()
+    }
+
+    /// The MD5 of the export password to answer the masters' challenge with: from
+    /// `mfsmd5pass=` (32 hex digits) or from the password (`-p`, `mfspassword=`).
+    pub fn password_md5(&self) -> Result<Option<[u8; 16]>, String> {
+        if let Some(hex) = &self.md5pass {
+            let bad = || format!("mfsmd5pass: expected 32 hexadecimal digits, got {} characters", hex.len());
+            if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            let mut out = [0u8; 16];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+            }
+            return Ok(Some(out));
+        }
+        Ok(self.password.as_ref().map(|p| proto::client::password_md5(p.as_bytes())))
     }
 
     /// The subfolder as path components, validated (no `..`).
@@ -481,12 +500,12 @@ MooseFS options:
                             equivalent to '-o mfsmaster=HOSTS'
     -P PORT                 default master port (default {DEFAULT_PORT}); '-o mfsport=PORT'
     -S PATH                 mount this folder of the file system; '-o mfssubfolder=PATH'
-    -p                      ask for the export password on the terminal ('-o askpassword').
-                            NOTE: the password is read and kept, but masters do not check
-                            passwords yet (exports/authentication are not implemented yet)
+    -p                      ask for the export password on the terminal ('-o askpassword');
+                            the masters check it by challenge (it never crosses the wire)
     -m, --meta              mount the meta tree (trash, reserved): not supported yet
     -o mfsmaster=H1,H2:P    masters as an -o option (hosts after the first need a ':' or a '.')
-    -o mfspassword=PASS     the export password (kept, not checked yet, as -p)
+    -o mfspassword=PASS     the export password (as -p)
+    -o mfsmd5pass=MD5       the export password given as its MD5 (32 hex digits)
     -o mfsattrcacheto=SEC   attribute cache timeout (default 1.0)
     -o mfsentrycacheto=SEC  directory entry cache timeout (default 1.0)
     -o mfswritecachesize=N  write-back buffer per open file, MiB (default 8)
@@ -569,6 +588,14 @@ mod tests {
         assert!(MountOpts::default().apply_args(&args("/m -o mfsattrcacheto=-1")).is_err());
         assert!(MountOpts::default().apply_args(&args("/m -o mfscachemode=WHAT")).is_err());
         assert!(MountOpts::default().apply_args(&args("a b c")).is_err());
+        let o = MountOpts { password: Some("secret".into()), ..Default::default() };
+        assert_eq!(o.password_md5().unwrap(), Some(proto::client::password_md5(b"secret")));
+        let mut o = MountOpts::default();
+        o.apply_opts("mfsmd5pass=5ebe2294ecd0e0f08eab7690d2a6ee69").unwrap();
+        assert_eq!(o.password_md5().unwrap(), Some(proto::client::password_md5(b"secret")));
+        o.apply_opts("mfsmd5pass=xyz").unwrap();
+        assert!(o.password_md5().is_err());
+        assert_eq!(MountOpts::default().password_md5().unwrap(), None);
         let o = MountOpts { subfolder: "/a/../b".into(), ..Default::default() };
         assert!(o.subfolder_parts().is_err());
     }

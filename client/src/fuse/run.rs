@@ -1,4 +1,5 @@
-//! Running a mount: options, password, background, connect, mount, serve, unmount.
+//! Running a mount: options, password, background, connect (the masters check the export
+//! rules), mount, serve, unmount.
 //!
 //! Background mode forks before any thread exists: the child connects and mounts and tells the
 //! parent through a pipe whether the mount is up, so errors print on the terminal and the
@@ -12,12 +13,12 @@ use std::time::Duration;
 
 use fuser::MountOption;
 use proto::client::WriteOp;
-use proto::meta::{FileType, Ino, ROOT_INODE};
+use proto::meta::ROOT_INODE;
 
-use super::creds::own_creds;
 use super::fs::{FsConfig, RaftMfs, Shared};
 use super::mount_opts::{usage, MountOpts};
 use crate::data_path::FileIo;
+use crate::error::ClientError;
 use crate::master_client::{ClientConfig, MasterClient};
 
 /// Longest wait for the first answer of the masters at mount time.
@@ -196,31 +197,37 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
     };
     let masters = opts.master_addrs();
     let host = hostname();
+    let password_md5 = match opts.password_md5() {
+        Ok(p) => p,
+        Err(e) => return ready.fail(&e),
+    };
     let cfg = ClientConfig {
         masters: masters.clone(),
         op_timeout: opts.op_timeout,
         call_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(1),
         info: format!("mfsmount {host}:{}", mountpoint.display()),
+        subfolder: format!("/{}", opts.subfolder_parts().unwrap_or_default().join("/")),
+        password_md5,
     };
+    // The masters check the export rules (address, subfolder, password) and answer the
+    // subfolder as inode 1: the mount needs no translation of its own.
     let connected = rt.block_on(async {
-        let meta = match tokio::time::timeout(CONNECT_WAIT, MasterClient::connect(cfg)).await {
-            Ok(Ok(m)) => Arc::new(m),
-            Ok(Err(e)) => return Err(format!("can't connect to the masters ({}): {e}", masters.join(","))),
-            Err(_) => {
-                return Err(format!(
-                    "can't connect to the masters ({}): no leader answered within {CONNECT_WAIT:?}",
-                    masters.join(",")
-                ))
-            }
-        };
-        let root = resolve_subfolder(&meta, &opts).await?;
-        Ok((meta, root))
+        match tokio::time::timeout(CONNECT_WAIT, MasterClient::connect(cfg)).await {
+            Ok(Ok(m)) => Ok(Arc::new(m)),
+            Ok(Err(ClientError::Refused(reason))) => Err(format!("mfsmaster: {reason}")),
+            Ok(Err(e)) => Err(format!("can't connect to the masters ({}): {e}", masters.join(","))),
+            Err(_) => Err(format!(
+                "can't connect to the masters ({}): no leader answered within {CONNECT_WAIT:?}",
+                masters.join(",")
+            )),
+        }
     });
-    let (meta, root) = match connected {
-        Ok(x) => x,
+    let meta = match connected {
+        Ok(m) => m,
         Err(e) => return ready.fail(&e),
     };
+    let root = ROOT_INODE;
     let io = Arc::new(FileIo::new(meta.clone()));
     let fs_cfg = FsConfig {
         attr_ttl: opts.attr_ttl,
@@ -252,9 +259,6 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         session = meta.session_id(),
         "mounted"
     );
-    if opts.password.is_some() {
-        tracing::info!("a password was given; masters do not check passwords yet");
-    }
     let background = matches!(ready, Ready::Pipe(_));
     ready.ok();
     if background {
@@ -279,23 +283,6 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
     }
     rt.shutdown_timeout(Duration::from_secs(1));
     code
-}
-
-/// The masters' inode of the `-S` subfolder (the root when none).
-async fn resolve_subfolder(meta: &MasterClient, opts: &MountOpts) -> Result<Ino, String> {
-    let creds = own_creds();
-    let mut ino = ROOT_INODE;
-    let mut path = String::new();
-    for part in opts.subfolder_parts()? {
-        path.push('/');
-        path.push_str(&part);
-        let a = meta.lookup(&creds, ino, part.as_bytes()).await.map_err(|e| format!("subfolder {path}: {e}"))?;
-        if a.kind != FileType::Dir {
-            return Err(format!("subfolder {path}: not a directory"));
-        }
-        ino = a.ino;
-    }
-    Ok(ino)
 }
 
 /// Unmount on SIGTERM, SIGINT or SIGHUP: the session loop then ends.

@@ -41,6 +41,7 @@ impl Sessions {
                 let mut cfg = ClientConfig::new(&info.masters.iter().map(String::as_str).collect::<Vec<_>>());
                 cfg.op_timeout = TOOL_OP_TIMEOUT;
                 cfg.info = format!("{tool} (tools) {}", root.display());
+                cfg.subfolder = info.subfolder.clone();
                 let c = MasterClient::connect(cfg).await.map_err(|e| format!("can't connect to masters: {e}"))?;
                 let c = Arc::new(c);
                 self.by_root.insert(root, c.clone());

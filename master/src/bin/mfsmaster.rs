@@ -54,14 +54,17 @@ fn run_foreground(cfg: MasterConfig, path: PathBuf) -> anyhow::Result<()> {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => match MasterConfig::from_file(&path) {
-                    Ok(new) => {
-                        let applied = reload_handle.modify(|f| *f = EnvFilter::new(filter_for(&new.log_level)));
-                        tracing::info!(log_level = %new.log_level, ok = applied.is_ok(),
-                            "reloaded config (log level applies now; listen addresses and peers need a restart)");
+                _ = hup.recv() => {
+                    match MasterConfig::from_file(&path) {
+                        Ok(new) => {
+                            let applied = reload_handle.modify(|f| *f = EnvFilter::new(filter_for(&new.log_level)));
+                            tracing::info!(log_level = %new.log_level, ok = applied.is_ok(),
+                                "reloaded config (log level applies now; listen addresses and peers need a restart)");
+                        }
+                        Err(e) => tracing::error!(error = %e, "reload: config rejected, keeping the running one"),
                     }
-                    Err(e) => tracing::error!(error = %e, "reload: config rejected, keeping the running one"),
-                },
+                    master.reload_exports();
+                }
             }
         }
         tracing::info!("stopping");

@@ -33,6 +33,8 @@ pub fn allowed(creds: &Creds, inode: &Inode, mask: u32) -> bool {
     }
     let bits = if creds.uid == inode.uid {
         inode.perm >> 6
+    } else if creds.ignore_gid {
+        (inode.perm >> 3) | inode.perm
     } else if creds.in_group(inode.gid) {
         inode.perm >> 3
     } else {

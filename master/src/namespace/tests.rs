@@ -37,7 +37,7 @@ pub fn t(secs: i64) -> Timestamp {
 
 /// An unprivileged caller.
 pub fn user(uid: u32, gid: u32) -> Creds {
-    Creds { uid, gid, groups: Vec::new() }
+    Creds::new(uid, gid, Vec::new())
 }
 
 /// A namespace with a clock that ticks one second per write, a current caller and session.

@@ -131,7 +131,7 @@ fn chmod_by_a_non_member_silently_drops_sgid() {
     fs.chown(f, None, Some(STAFF)).unwrap();
     let a = fs.as_user(ALICE, ALICE, |fs| fs.chmod(f, 0o2755)).unwrap();
     assert_eq!(a.perm, 0o755);
-    let member = Creds { uid: ALICE, gid: ALICE, groups: vec![STAFF] };
+    let member = Creds::new(ALICE, ALICE, vec![STAFF]);
     assert_eq!(fs.as_creds(member, |fs| fs.chmod(f, 0o2755)).unwrap().perm, 0o2755);
     assert_eq!(fs.chmod(f, 0o2711).unwrap().perm, 0o2711, "root keeps it");
 }
@@ -140,7 +140,7 @@ fn chmod_by_a_non_member_silently_drops_sgid() {
 fn chown_of_the_uid_is_for_root_and_chgrp_for_the_owner_into_its_groups() {
     let (mut fs, shared, _) = setup();
     let f = fs.as_user(ALICE, ALICE, |fs| fs.file(shared, "f")).unwrap().ino;
-    let alice_staff = Creds { uid: ALICE, gid: ALICE, groups: vec![STAFF] };
+    let alice_staff = Creds::new(ALICE, ALICE, vec![STAFF]);
     fs.as_creds(alice_staff, |fs| {
         assert_eq!(fs.chown(f, Some(BOB), None), Err(Errno::EPERM));
         assert!(fs.chown(f, Some(ALICE), None).is_ok(), "no actual change is allowed");
@@ -254,7 +254,7 @@ fn access_follows_owner_group_other_and_root_needs_some_x_bit() {
         assert_eq!(fs.access(f, 6), Ok(()));
         assert_eq!(fs.access(f, 1), Err(Errno::EACCES));
     });
-    fs.as_creds(Creds { uid: BOB, gid: BOB, groups: vec![STAFF] }, |fs| {
+    fs.as_creds(Creds::new(BOB, BOB, vec![STAFF]), |fs| {
         assert_eq!(fs.access(f, 4), Ok(()));
         assert_eq!(fs.access(f, 2), Err(Errno::EACCES));
     });
@@ -300,7 +300,7 @@ fn a_non_member_creating_a_group_executable_setgid_file_loses_sgid() {
     fs.chown(d, None, Some(STAFF)).unwrap();
     let f = fs.as_user(ALICE, ALICE, |fs| fs.create_mode(d, "f", 0o2755)).unwrap();
     assert_eq!((f.gid, f.perm), (STAFF, 0o755));
-    let member = Creds { uid: ALICE, gid: ALICE, groups: vec![STAFF] };
+    let member = Creds::new(ALICE, ALICE, vec![STAFF]);
     let g = fs.as_creds(member, |fs| fs.create_mode(d, "g", 0o2755)).unwrap();
     assert_eq!(g.perm, 0o2755);
 }

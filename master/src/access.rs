@@ -1,0 +1,377 @@
+//! What a session may do, and how its requests are seen: the permissions its export rule
+//! granted at open time ([`SessionAccess`], stored with the session in the replicated state so
+//! every later leader applies them without checking the exports again), and their enforcement
+//! on each request.
+//!
+//! - read-only: every mutation is EROFS (chunk writes too);
+//! - `maproot`/`mapall`: the caller's uid/gid are replaced (MooseFS's remap: uid 0 gets the
+//!   `maproot` pair, every other uid the `mapall` pair when there is one);
+//! - goal and trash time limits: a value outside them is EPERM, as MooseFS answers;
+//! - the session root (a subfolder export, `mfsmount -S`): the client's inode 1 is the
+//!   subfolder, the subfolder is answered as inode 1, its `..` is itself, and a directory
+//!   outside it is EPERM. Files are reached by name through their directories, so a path never
+//!   leaves the subfolder. A file's own inode number is not checked: files keep no parent link
+//!   here, so a client that guesses the number of a file outside could still open it.
+
+use proto::client::{ReadOp, Reply, WriteOp};
+use proto::meta::{Creds, FileType, Ino, ROOT_INODE};
+use proto::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::exports::ExportRule;
+use crate::namespace::Namespace;
+
+/// Deepest directory chain walked to check that a directory is inside the session root.
+const MAX_DEPTH: usize = 4096;
+
+/// The permissions of one session, fixed when it opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAccess {
+    /// The directory the client sees as its root (inode 1 for the whole tree).
+    pub root: Ino,
+    pub readonly: bool,
+    /// uid 0 becomes this uid:gid; (0, 0) leaves root alone.
+    pub maproot: (u32, u32),
+    /// Every other uid becomes this uid:gid.
+    pub mapall: Option<(u32, u32)>,
+    /// Group and other bits count together for every caller but the owner.
+    pub ignore_gid: bool,
+    /// Administrative privileges (nothing needs them yet).
+    pub admin: bool,
+    pub min_goal: u8,
+    pub max_goal: u8,
+    pub min_trash: u32,
+    pub max_trash: u32,
+}
+
+impl SessionAccess {
+    /// Everything allowed, the whole tree, root as root: what MooseFS's default rule grants.
+    pub fn full() -> SessionAccess {
+        SessionAccess {
+            root: ROOT_INODE,
+            readonly: false,
+            maproot: (0, 0),
+            mapall: None,
+            ignore_gid: false,
+            admin: true,
+            min_goal: 1,
+            max_goal: 9,
+            min_trash: 0,
+            max_trash: u32::MAX,
+        }
+    }
+
+    /// What `rule` grants, rooted at the directory `root`.
+    pub fn from_rule(rule: &ExportRule, root: Ino) -> SessionAccess {
+        SessionAccess {
+            root,
+            readonly: rule.readonly,
+            maproot: rule.maproot,
+            mapall: rule.mapall,
+            ignore_gid: rule.ignore_gid,
+            admin: rule.admin,
+            min_goal: rule.min_goal,
+            max_goal: rule.max_goal,
+            min_trash: rule.min_trash,
+            max_trash: rule.max_trash,
+        }
+    }
+
+    /// The credentials the namespace sees for `c`.
+    pub fn creds(&self, c: &Creds) -> Creds {
+        let mut out = if c.uid == 0 {
+            if self.maproot.0 == 0 {
+                Creds::new(0, self.maproot.1, c.groups.clone())
+            } else {
+                Creds::new(self.maproot.0, self.maproot.1, Vec::new())
+            }
+        } else if let Some((uid, gid)) = self.mapall {
+            Creds::new(uid, gid, Vec::new())
+        } else {
+            Creds::new(c.uid, c.gid, c.groups.clone())
+        };
+        out.ignore_gid = self.ignore_gid;
+        out
+    }
+
+    /// Read-only sessions, goal and trash time limits: the checks that need no namespace.
+    pub fn check_write(&self, op: &WriteOp) -> Result<(), Errno> {
+        if self.readonly && op.modifies() {
+            return Err(Errno::EROFS);
+        }
+        match op {
+            WriteOp::SetGoal { goal, .. } if !(self.min_goal..=self.max_goal).contains(goal) => Err(Errno::EPERM),
+            WriteOp::SetTrashTime { seconds, .. } if !(self.min_trash..=self.max_trash).contains(seconds) => {
+                Err(Errno::EPERM)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn confined(&self) -> bool {
+        self.root != ROOT_INODE
+    }
+
+    /// The namespace inode for the client's `ino`: 1 is the session root; a directory must be
+    /// inside it (EPERM otherwise).
+    fn ino_in(&self, ns: &Namespace, ino: Ino) -> Result<Ino, Errno> {
+        if !self.confined() {
+            return Ok(ino);
+        }
+        let ino = if ino == ROOT_INODE { self.root } else { ino };
+        if ino == self.root {
+            return Ok(ino);
+        }
+        let root_creds = Creds::root();
+        match ns.read(&root_creds, &ReadOp::GetAttr { ino })? {
+            Reply::Attr(a) if a.kind == FileType::Dir => {}
+            _ => return Ok(ino),
+        }
+        let mut cur = ino;
+        for _ in 0..MAX_DEPTH {
+            let parent = match ns.read(&root_creds, &ReadOp::Lookup { parent: cur, name: b"..".to_vec() })? {
+                Reply::Entry(a) => a.ino,
+                _ => return Err(Errno::EPERM),
+            };
+            if parent == self.root {
+                return Ok(ino);
+            }
+            if parent == cur {
+                break; // the namespace root: not inside
+            }
+            cur = parent;
+        }
+        Err(Errno::EPERM)
+    }
+
+    /// Only translate the session root (for `Release`, which must always reach the state
+    /// machine: it is also the keepalive).
+    fn root_only(&self, ino: Ino) -> Ino {
+        if self.confined() && ino == ROOT_INODE {
+            self.root
+        } else {
+            ino
+        }
+    }
+
+    /// The request as the namespace must see it: checks ([`SessionAccess::check_write`]) and
+    /// inode translation.
+    pub fn write_op(&self, ns: &Namespace, op: WriteOp) -> Result<WriteOp, Errno> {
+        self.check_write(&op)?;
+        if !self.confined() {
+            return Ok(op);
+        }
+        let i = |ino| self.ino_in(ns, ino);
+        Ok(match op {
+            WriteOp::SetAttr { ino, set } => WriteOp::SetAttr { ino: i(ino)?, set },
+            WriteOp::MkNod { parent, name, mode, umask, rdev } => {
+                WriteOp::MkNod { parent: i(parent)?, name, mode, umask, rdev }
+            }
+            WriteOp::Create { parent, name, mode, umask, exclusive } => {
+                WriteOp::Create { parent: i(parent)?, name, mode, umask, exclusive }
+            }
+            WriteOp::MkDir { parent, name, mode, umask } => WriteOp::MkDir { parent: i(parent)?, name, mode, umask },
+            WriteOp::Unlink { parent, name } => WriteOp::Unlink { parent: i(parent)?, name },
+            WriteOp::RmDir { parent, name } => WriteOp::RmDir { parent: i(parent)?, name },
+            WriteOp::Rename { parent, name, new_parent, new_name, flags } => {
+                WriteOp::Rename { parent: i(parent)?, name, new_parent: i(new_parent)?, new_name, flags }
+            }
+            WriteOp::Link { ino, new_parent, new_name } => {
+                WriteOp::Link { ino: i(ino)?, new_parent: i(new_parent)?, new_name }
+            }
+            WriteOp::Symlink { parent, name, target } => WriteOp::Symlink { parent: i(parent)?, name, target },
+            WriteOp::SetXattr { ino, name, value, mode } => WriteOp::SetXattr { ino: i(ino)?, name, value, mode },
+            WriteOp::RemoveXattr { ino, name } => WriteOp::RemoveXattr { ino: i(ino)?, name },
+            WriteOp::Open { ino, flags } => WriteOp::Open { ino: i(ino)?, flags },
+            WriteOp::Release { ino } => WriteOp::Release { ino: self.root_only(ino) },
+            WriteOp::SetGoal { ino, goal, recursive } => WriteOp::SetGoal { ino: i(ino)?, goal, recursive },
+            WriteOp::SetTrashTime { ino, seconds, recursive } => {
+                WriteOp::SetTrashTime { ino: i(ino)?, seconds, recursive }
+            }
+            WriteOp::ChunkWrite { ino, index, failed } => WriteOp::ChunkWrite { ino: i(ino)?, index, failed },
+            WriteOp::WriteEnd { ino, size } => WriteOp::WriteEnd { ino: i(ino)?, size },
+        })
+    }
+
+    /// The read as the namespace must see it: inode translation; `..` of the session root is
+    /// the root itself.
+    pub fn read_op(&self, ns: &Namespace, op: ReadOp) -> Result<ReadOp, Errno> {
+        if !self.confined() {
+            return Ok(op);
+        }
+        let i = |ino| self.ino_in(ns, ino);
+        Ok(match op {
+            ReadOp::Lookup { parent, name } => {
+                let parent = i(parent)?;
+                let name = if parent == self.root && name == b".." { b".".to_vec() } else { name };
+                ReadOp::Lookup { parent, name }
+            }
+            ReadOp::GetAttr { ino } => ReadOp::GetAttr { ino: i(ino)? },
+            ReadOp::ReadDir { ino, offset, max_entries, plus } => {
+                ReadOp::ReadDir { ino: i(ino)?, offset, max_entries, plus }
+            }
+            ReadOp::ReadLink { ino } => ReadOp::ReadLink { ino: i(ino)? },
+            ReadOp::GetXattr { ino, name } => ReadOp::GetXattr { ino: i(ino)?, name },
+            ReadOp::ListXattr { ino } => ReadOp::ListXattr { ino: i(ino)? },
+            ReadOp::Access { ino, mask } => ReadOp::Access { ino: i(ino)?, mask },
+            ReadOp::ChunkRead { ino, index } => ReadOp::ChunkRead { ino: i(ino)?, index },
+            ReadOp::FileChunks { ino } => ReadOp::FileChunks { ino: i(ino)? },
+            op @ (ReadOp::StatFs | ReadOp::Digest) => op,
+        })
+    }
+
+    /// The answer as the client must see it: the session root is inode 1. `listed` is the
+    /// directory a `ReadDir` listed (after translation), whose `..` stays at the root when it
+    /// is the session root.
+    pub fn reply(&self, listed: Option<Ino>, mut r: Reply) -> Reply {
+        if !self.confined() {
+            return r;
+        }
+        let out = |ino: &mut Ino| {
+            if *ino == self.root {
+                *ino = ROOT_INODE;
+            }
+        };
+        match &mut r {
+            Reply::Entry(a) | Reply::Attr(a) => out(&mut a.ino),
+            Reply::Dir(entries) => {
+                if listed == Some(self.root) {
+                    let dot = entries.iter().find(|e| e.name == b".").and_then(|e| e.attr.clone());
+                    for e in entries.iter_mut().filter(|e| e.name == b"..") {
+                        e.ino = self.root;
+                        if e.attr.is_some() {
+                            e.attr.clone_from(&dot);
+                        }
+                    }
+                }
+                for e in entries.iter_mut() {
+                    out(&mut e.ino);
+                    if let Some(a) = &mut e.attr {
+                        out(&mut a.ino);
+                    }
+                }
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::namespace::OpContext;
+    use proto::meta::Timestamp;
+
+    fn ctx() -> OpContext {
+        OpContext { now: Timestamp::new(1, 0), creds: Creds::root(), session: 1 }
+    }
+
+    fn mkdir(ns: &mut Namespace, parent: Ino, name: &str) -> Ino {
+        let op = WriteOp::MkDir { parent, name: name.into(), mode: 0o755, umask: 0 };
+        match ns.apply_write(&ctx(), &op) {
+            Ok(Reply::Entry(a)) => a.ino,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn confined(root: Ino) -> SessionAccess {
+        SessionAccess { root, ..SessionAccess::full() }
+    }
+
+    #[test]
+    fn creds_are_mapped_as_moosefs_remaps_them() {
+        let user = Creds::new(1000, 1000, vec![5]);
+        let full = SessionAccess::full();
+        assert_eq!(full.creds(&user), user);
+        assert_eq!(full.creds(&Creds::root()), Creds::root());
+        let squash = SessionAccess { maproot: (999, 999), ..SessionAccess::full() };
+        assert_eq!(squash.creds(&Creds::root()), Creds::new(999, 999, vec![]));
+        assert_eq!(squash.creds(&user), user);
+        let all = SessionAccess { maproot: (7, 7), mapall: Some((8, 9)), ..SessionAccess::full() };
+        assert_eq!(all.creds(&user), Creds::new(8, 9, vec![]));
+        assert_eq!(all.creds(&Creds::root()).uid, 7);
+        // A client cannot claim ignoregid; the session's rule decides.
+        let claims = Creds { ignore_gid: true, ..user.clone() };
+        assert!(!full.creds(&claims).ignore_gid);
+        let ig = SessionAccess { ignore_gid: true, ..SessionAccess::full() };
+        assert!(ig.creds(&user).ignore_gid);
+    }
+
+    #[test]
+    fn ignoregid_adds_group_and_other_bits_for_non_owners() {
+        let mut ns = Namespace::new(Timestamp::default());
+        let op = WriteOp::MkDir { parent: ROOT_INODE, name: b"g".to_vec(), mode: 0o770, umask: 0 };
+        let Ok(Reply::Entry(g)) = ns.apply_write(&ctx(), &op) else { panic!() };
+        let user = Creds::new(1000, 1000, vec![]);
+        let mk = WriteOp::MkDir { parent: g.ino, name: b"x".to_vec(), mode: 0o755, umask: 0 };
+        let as_user = |a: &SessionAccess| OpContext { creds: a.creds(&user), ..ctx() };
+        let plain = SessionAccess::full();
+        assert_eq!(ns.apply_write(&as_user(&plain), &mk), Err(Errno::EACCES));
+        let ig = SessionAccess { ignore_gid: true, ..SessionAccess::full() };
+        assert!(ns.apply_write(&as_user(&ig), &mk).is_ok());
+    }
+
+    #[test]
+    fn read_only_and_limits() {
+        let ro = SessionAccess { readonly: true, ..SessionAccess::full() };
+        let ns = Namespace::new(Timestamp::default());
+        let mk = WriteOp::MkDir { parent: 1, name: b"a".to_vec(), mode: 0o755, umask: 0 };
+        assert_eq!(ro.write_op(&ns, mk), Err(Errno::EROFS));
+        let cw = WriteOp::ChunkWrite { ino: 2, index: 0, failed: vec![] };
+        assert_eq!(ro.check_write(&cw), Err(Errno::EROFS));
+        assert!(ro.check_write(&WriteOp::Open { ino: 2, flags: libc::O_RDONLY }).is_ok());
+        assert_eq!(ro.check_write(&WriteOp::Open { ino: 2, flags: libc::O_RDWR }), Err(Errno::EROFS));
+        assert_eq!(ro.check_write(&WriteOp::Open { ino: 2, flags: libc::O_RDONLY | libc::O_TRUNC }), Err(Errno::EROFS));
+        assert!(ro.check_write(&WriteOp::Release { ino: 0 }).is_ok(), "the keepalive");
+        let lim = SessionAccess { min_goal: 2, max_goal: 3, min_trash: 60, max_trash: 3600, ..SessionAccess::full() };
+        let goal = |goal| WriteOp::SetGoal { ino: 1, goal, recursive: false };
+        assert_eq!(lim.check_write(&goal(1)), Err(Errno::EPERM));
+        assert!(lim.check_write(&goal(2)).is_ok());
+        assert_eq!(lim.check_write(&goal(4)), Err(Errno::EPERM));
+        let tt = |seconds| WriteOp::SetTrashTime { ino: 1, seconds, recursive: false };
+        assert_eq!(lim.check_write(&tt(59)), Err(Errno::EPERM));
+        assert!(lim.check_write(&tt(600)).is_ok());
+        assert_eq!(lim.check_write(&tt(3601)), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn a_subfolder_session_sees_its_folder_as_root_and_nothing_above() {
+        let mut ns = Namespace::new(Timestamp::default());
+        let sub = mkdir(&mut ns, ROOT_INODE, "sub");
+        let inner = mkdir(&mut ns, sub, "inner");
+        let outside = mkdir(&mut ns, ROOT_INODE, "outside");
+        let a = confined(sub);
+        // Inode 1 is the subfolder; its ".." stays there.
+        let op = a.read_op(&ns, ReadOp::Lookup { parent: ROOT_INODE, name: b"..".to_vec() }).unwrap();
+        assert_eq!(op, ReadOp::Lookup { parent: sub, name: b".".to_vec() });
+        let r = a.reply(None, ns.read(&Creds::root(), &op).unwrap());
+        assert!(matches!(r, Reply::Entry(ref at) if at.ino == ROOT_INODE), "{r:?}");
+        // "inner/.." is the subfolder, answered as inode 1.
+        let op = a.read_op(&ns, ReadOp::Lookup { parent: inner, name: b"..".to_vec() }).unwrap();
+        let r = a.reply(None, ns.read(&Creds::root(), &op).unwrap());
+        assert!(matches!(r, Reply::Entry(ref at) if at.ino == ROOT_INODE), "{r:?}");
+        // Listing the root: "." and ".." are both inode 1.
+        let op = a.read_op(&ns, ReadOp::ReadDir { ino: ROOT_INODE, offset: 0, max_entries: 10, plus: true }).unwrap();
+        let Reply::Dir(entries) = a.reply(Some(sub), ns.read(&Creds::root(), &op).unwrap()) else { panic!() };
+        let dots: Vec<_> = entries.iter().filter(|e| e.name == b"." || e.name == b"..").collect();
+        assert!(dots.iter().all(|e| e.ino == ROOT_INODE && e.attr.as_ref().map(|a| a.ino) == Some(ROOT_INODE)));
+        assert!(entries.iter().any(|e| e.name == b"inner" && e.ino == inner));
+        // A directory outside is refused, by number too.
+        assert_eq!(a.read_op(&ns, ReadOp::GetAttr { ino: outside }), Err(Errno::EPERM));
+        let mk = WriteOp::MkDir { parent: outside, name: b"x".to_vec(), mode: 0o755, umask: 0 };
+        assert_eq!(a.write_op(&ns, mk), Err(Errno::EPERM));
+        let mv = WriteOp::Rename {
+            parent: ROOT_INODE,
+            name: b"inner".to_vec(),
+            new_parent: outside,
+            new_name: b"i".to_vec(),
+            flags: Default::default(),
+        };
+        assert_eq!(a.write_op(&ns, mv), Err(Errno::EPERM));
+        assert!(a.read_op(&ns, ReadOp::GetAttr { ino: inner }).is_ok());
+        // The whole-tree session translates nothing.
+        let full = SessionAccess::full();
+        assert_eq!(full.read_op(&ns, ReadOp::GetAttr { ino: outside }), Ok(ReadOp::GetAttr { ino: outside }));
+    }
+}
