@@ -21,10 +21,10 @@
 //!
 //! | operation             | durability                                                    |
 //! |-----------------------|---------------------------------------------------------------|
-//! | `append`              | all entries in ONE write batch, `sync = true`; the `LogFlushed` callback fires after the fsync |
-//! | `save_vote`           | `sync = true` before returning                                 |
-//! | `truncate`            | one batch deleting `[index, ∞)`, `sync = true`                 |
-//! | `purge`               | one batch: record `last_purged_log_id` + delete `[0, index]`, `sync = true` |
+//! | `append`              | all entries in ONE write batch, not synced (readable at once); the flusher thread fsyncs the WAL, then fires the `LogFlushed` callback |
+//! | `save_vote`           | pending appends settled, then `sync = true` before returning   |
+//! | `truncate`            | pending appends settled, then one batch deleting `[index, ∞)`, `sync = true` |
+//! | `purge`               | pending appends settled, then one batch: record `last_purged_log_id` + delete `[0, index]`, `sync = true` |
 //! | `save_committed`      | `sync = false`                                                 |
 //! | `SnapshotFiles::save` | tmp file, fsync file, rename, fsync directory                   |
 //!

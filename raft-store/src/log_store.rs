@@ -6,11 +6,11 @@
 
 use std::fmt;
 use std::fmt::Debug;
-use std::marker::PhantomData;
 use std::ops::Bound;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogId, RaftTypeConfig, StorageError, Vote};
@@ -36,17 +36,102 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged_log_id";
 /// Cloning is cheap (an `Arc` of the database); all clones share the same database, and
 /// [`RaftLogStorage::get_log_reader`] simply returns a clone.
 ///
-/// Durability: `append`, `save_vote`, `truncate` and `purge` each issue one RocksDB write
-/// batch with `sync = true` (the WAL is fsync'd before the call returns / the append callback
-/// fires); `save_committed` is written without sync. See the crate documentation for why.
+/// Durability: `append` writes its entries as one RocksDB batch (readable at once) and hands
+/// the `LogFlushed` callback to the store's flusher thread, which fsyncs the WAL and only then
+/// fires it; `save_vote`, `truncate` and `purge` first settle every pending append, then write
+/// one batch with `sync = true` before returning; `save_committed` is written without sync.
+/// See the crate documentation for why.
 pub struct RocksLogStore<C: RaftTypeConfig> {
     db: Arc<DB>,
-    _c: PhantomData<fn() -> C>,
+    flush: Arc<Flusher<C>>,
+    /// Stops and joins the flusher thread when the last clone goes.
+    _thread: Arc<FlusherThread<C>>,
 }
 
 impl<C: RaftTypeConfig> Clone for RocksLogStore<C> {
     fn clone(&self) -> Self {
-        Self { db: Arc::clone(&self.db), _c: PhantomData }
+        Self { db: Arc::clone(&self.db), flush: Arc::clone(&self.flush), _thread: Arc::clone(&self._thread) }
+    }
+}
+
+// ---- The flusher: appends return at once, their callbacks fire after the fsync ----
+
+/// Appended batches waiting for their fsync.
+struct FlushQueue<C: RaftTypeConfig> {
+    callbacks: Vec<LogFlushed<C>>,
+    stop: bool,
+}
+
+/// The fsync side of `append`: openraft wants `append` to return once the entries are readable
+/// and to hear of their durability through the callback, so the leader sends entries to its
+/// followers while its own fsync runs (commit latency = the slower of the two, not their sum)
+/// and the Raft core is never blocked on the disk. One fsync settles every batch queued before
+/// it started: a group commit.
+struct Flusher<C: RaftTypeConfig> {
+    db: Arc<DB>,
+    queue: Mutex<FlushQueue<C>>,
+    wake: Condvar,
+    /// Held from taking a set of callbacks until they have fired, so callbacks fire in append
+    /// order and a synced write (vote, truncate, purge) can settle everything before it.
+    settling: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<C: RaftTypeConfig> Flusher<C> {
+    fn enqueue(&self, callback: LogFlushed<C>) {
+        lock(&self.queue).callbacks.push(callback);
+        self.wake.notify_one();
+    }
+
+    /// Fsync the WAL and fire every callback queued so far (in order).
+    fn settle(&self) {
+        let _order = lock(&self.settling);
+        let callbacks = std::mem::take(&mut lock(&self.queue).callbacks);
+        if callbacks.is_empty() {
+            return;
+        }
+        let result = self.db.flush_wal(true);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "fsync of the Raft log failed");
+        }
+        for cb in callbacks {
+            cb.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())));
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            {
+                let mut q = lock(&self.queue);
+                while q.callbacks.is_empty() && !q.stop {
+                    q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                if q.callbacks.is_empty() && q.stop {
+                    return;
+                }
+            }
+            self.settle();
+        }
+    }
+}
+
+/// The flusher's thread; dropping it (with the last store clone) settles what is pending and
+/// joins the thread, so the database closes with nothing in flight.
+struct FlusherThread<C: RaftTypeConfig> {
+    flush: Arc<Flusher<C>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<C: RaftTypeConfig> Drop for FlusherThread<C> {
+    fn drop(&mut self) {
+        lock(&self.flush.queue).stop = true;
+        self.flush.wake.notify_all();
+        if let Some(h) = lock(&self.handle).take() {
+            let _ = h.join();
+        }
     }
 }
 
@@ -124,8 +209,20 @@ impl<C: RaftTypeConfig> RocksLogStore<C> {
             o
         };
         let cfs = [ColumnFamilyDescriptor::new(CF_LOGS, cf_opts()), ColumnFamilyDescriptor::new(CF_META, cf_opts())];
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let store = Self { db: Arc::new(db), _c: PhantomData };
+        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
+        let flush = Arc::new(Flusher {
+            db: Arc::clone(&db),
+            queue: Mutex::new(FlushQueue { callbacks: Vec::new(), stop: false }),
+            wake: Condvar::new(),
+            settling: Mutex::new(()),
+        });
+        let runner = Arc::clone(&flush);
+        let handle = std::thread::Builder::new()
+            .name("raft-log-fsync".into())
+            .spawn(move || runner.run())
+            .map_err(|e| StoreError::io("start the flusher thread for", path, e))?;
+        let thread = Arc::new(FlusherThread { flush: Arc::clone(&flush), handle: Mutex::new(Some(handle)) });
+        let store = Self { db, flush, _thread: thread };
         store.cf(CF_LOGS)?;
         store.cf(CF_META)?;
         Ok(store)
@@ -214,8 +311,8 @@ impl<C: RaftTypeConfig> RocksLogStore<C> {
         Ok(())
     }
 
-    /// Writes `entries` as one synced batch (the group commit: openraft hands over whatever
-    /// accumulated while the previous append was being flushed).
+    /// Writes `entries` as one batch, not synced (the flusher makes it durable): readable as
+    /// soon as this returns.
     fn write_entries(&self, entries: impl IntoIterator<Item = C::Entry>) -> Result<(), StorageError<C::NodeId>> {
         let cf = self.cf(CF_LOGS).map_err(sto(ErrorSubject::Logs, ErrorVerb::Write))?;
         let mut batch = WriteBatch::default();
@@ -228,7 +325,9 @@ impl<C: RaftTypeConfig> RocksLogStore<C> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.write_sync(batch).map_err(sto(ErrorSubject::Logs, ErrorVerb::Write))
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(|e| sto(ErrorSubject::Logs, ErrorVerb::Write)(e.into()))
     }
 
     /// Deletes `[index, ∞)` (truncate).
@@ -255,9 +354,14 @@ impl<C: RaftTypeConfig> RocksLogStore<C> {
         self.write_sync(batch)
     }
 
+    /// A synced write, after every pending append has been made durable and reported (so
+    /// openraft hears of flushes in the order it issued the writes).
     fn write_sync(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let wo = sync_write_options();
-        blocking(|| self.db.write_opt(batch, &wo))?;
+        blocking(|| {
+            self.flush.settle();
+            self.db.write_opt(batch, &wo)
+        })?;
         Ok(())
     }
 }
@@ -333,7 +437,7 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for RocksLogStore<C> {
         let res = self.write_entries(entries);
         match res {
             Ok(()) => {
-                callback.log_io_completed(Ok(()));
+                self.flush.enqueue(callback);
                 Ok(())
             }
             Err(e) => {
