@@ -17,6 +17,7 @@ use crate::config::MasterConfig;
 use crate::exports::{self, Exports, SessionRequest};
 use crate::metrics::Metrics;
 use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
+use crate::read_lease::ReadLease;
 use crate::sm_store::SharedState;
 
 /// What serving clients needs.
@@ -29,6 +30,8 @@ pub struct ClientService {
     pub chunks: Arc<ChunkService>,
     /// The rules of `mfsexports.cfg`, replaced on reload; checked when a session opens.
     pub exports: Arc<RwLock<Exports>>,
+    /// Lets reads skip the quorum round trip while a recent proof of leadership holds.
+    pub lease: ReadLease,
 }
 
 /// What the master knows about one client connection.
@@ -260,7 +263,7 @@ impl ClientService {
     }
 
     async fn read(&self, session: u64, creds: Creds, op: ReadOp) -> ResponseBody {
-        if let Err(answer) = ensure_leader(&self.raft, self.cfg.commit_timeout).await {
+        if let Err(answer) = self.lease.ensure(&self.raft, self.cfg.commit_timeout).await {
             return answer;
         }
         let mut result = {

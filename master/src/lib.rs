@@ -22,5 +22,6 @@ pub mod peer_proto;
 pub mod peer_server;
 pub mod raft_net;
 pub mod raft_types;
+pub mod read_lease;
 pub mod sm_store;
 pub mod state;

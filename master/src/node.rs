@@ -19,6 +19,7 @@ use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
+use crate::read_lease::ReadLease;
 use crate::sm_store::{SharedState, StateMachineStore};
 use crate::{bootstrap, peer_server};
 
@@ -92,6 +93,7 @@ impl Master {
             metrics: metrics.clone(),
             chunks: chunks.clone(),
             exports: exports.clone(),
+            lease: ReadLease::new(cfg.election_timeout_max),
         });
         tasks.push(tokio::spawn(client_server::serve(client_listener, svc)));
         let app = http::router(HttpState {
