@@ -22,8 +22,10 @@ use crate::master_client::MasterClient;
 /// A pipelined connection to a chunkserver's data port.
 pub type DataConn = RpcConn<DataOp, DataResponse>;
 
-/// Pieces of one chunk written at once (each up to `MAX_IO`).
-const WRITE_PARALLELISM: usize = 4;
+/// Writes of one chunk in flight at once: enough small ones to hide the round trips of a batch
+/// of random writes, and never more than `WRITE_BATCH_BYTES` (four `MAX_IO` pieces).
+const WRITE_BATCH_PIECES: usize = 32;
+const WRITE_BATCH_BYTES: usize = 4 * MAX_IO as usize;
 /// Longest wait for one data request.
 const DATA_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,6 +65,18 @@ impl DataPool {
     }
 }
 
+/// How long a chunk location answered by the master serves reads without asking again (as
+/// MooseFS's client keeps them). A location that went stale meanwhile (a version bump by
+/// another client, a copy moved or deleted) fails at the chunkserver, and the read asks the
+/// master at once; this mount's own writes, truncates, fallocates and opens drop the file's
+/// locations, so it always reads what it wrote, and `open` sees what others closed.
+const LOCATION_TTL: Duration = Duration::from_secs(1);
+/// Files whose locations are kept at most; past this the cache starts over.
+const LOCATION_FILES: usize = 10_000;
+
+/// Chunk locations of recently read files, by inode and chunk index, with when they came.
+type Locations = HashMap<Ino, HashMap<u32, (Instant, ChunkLocation)>>;
+
 /// A chunk written since the last fsync: where to send the `Sync`.
 #[derive(Clone, Debug)]
 struct Dirty {
@@ -76,6 +90,7 @@ pub struct FileIo {
     pub meta: Arc<MasterClient>,
     pool: DataPool,
     dirty: Mutex<HashMap<Ino, BTreeMap<u32, Dirty>>>,
+    locations: Mutex<Locations>,
     op_timeout: Duration,
 }
 
@@ -105,15 +120,46 @@ fn expect_chunk(r: Reply) -> Result<ChunkLocation, ClientError> {
 impl FileIo {
     pub fn new(meta: Arc<MasterClient>) -> Self {
         let op_timeout = meta.op_timeout();
-        FileIo { meta, pool: DataPool::default(), dirty: Mutex::new(HashMap::new()), op_timeout }
+        FileIo {
+            meta,
+            pool: DataPool::default(),
+            dirty: Mutex::new(HashMap::new()),
+            locations: Mutex::new(HashMap::new()),
+            op_timeout,
+        }
+    }
+
+    // ---- Chunk locations for reads ----
+
+    fn cached_location(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
+        let map = self.locations.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, loc) = map.get(&ino)?.get(&idx)?;
+        (at.elapsed() < LOCATION_TTL).then(|| loc.clone())
+    }
+
+    fn remember_location(&self, ino: Ino, loc: &ChunkLocation) {
+        let mut map = self.locations.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= LOCATION_FILES && !map.contains_key(&ino) {
+            map.clear();
+        }
+        map.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
+    }
+
+    /// Drop the cached chunk locations of `ino` (its chunks or its size changed).
+    pub fn forget_locations(&self, ino: Ino) {
+        self.locations.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
     }
 
     /// Read up to `size` bytes at `offset` (fewer at the end of the file).
     pub async fn read(&self, creds: &Creds, ino: Ino, offset: u64, size: u64) -> Result<Vec<u8>, ClientError> {
+        if let Some(out) = self.read_cached(ino, offset, size).await {
+            return Ok(out);
+        }
         let mut out = Vec::new();
         let mut file_size = None;
         for (idx, in_chunk, len) in chunk_span(offset, size) {
             let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
+            self.remember_location(ino, &loc);
             let fsize = *file_size.get_or_insert(loc.file_size);
             let start = idx as u64 * CHUNK_SIZE + in_chunk;
             if start >= fsize {
@@ -124,6 +170,36 @@ impl FileIo {
             out.extend_from_slice(&data);
         }
         Ok(out)
+    }
+
+    /// The read served with cached locations only: `None` when a chunk it needs has no fresh
+    /// location cached or the first copy named fails (the caller then asks the master, which
+    /// also handles every fallback).
+    async fn read_cached(&self, ino: Ino, offset: u64, size: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut file_size = None;
+        for (idx, in_chunk, len) in chunk_span(offset, size) {
+            let loc = self.cached_location(ino, idx)?;
+            let fsize = *file_size.get_or_insert(loc.file_size);
+            let start = idx as u64 * CHUNK_SIZE + in_chunk;
+            if start >= fsize {
+                break;
+            }
+            let len = len.min(fsize - start);
+            if loc.chunk_id == 0 {
+                out.resize(out.len() + len as usize, 0);
+                continue;
+            }
+            match self.read_from(loc.servers.first()?, &loc, in_chunk, len).await {
+                Ok(d) => out.extend_from_slice(&d),
+                Err(e) => {
+                    tracing::debug!(chunk = loc.chunk_id, error = %e, "cached location failed; asking the master");
+                    self.forget_locations(ino);
+                    return None;
+                }
+            }
+        }
+        Some(out)
     }
 
     /// Read `len` bytes of one chunk, from any valid copy.
@@ -158,6 +234,7 @@ impl FileIo {
             // version bump). Ask again after a pause.
             tokio::time::sleep(RETRY_PAUSE).await;
             loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: loc.index }).await?)?;
+            self.remember_location(ino, &loc);
             if loc.chunk_id == 0 {
                 return Ok(vec![0; len as usize]);
             }
@@ -186,14 +263,33 @@ impl FileIo {
 
     /// Write `data` at `offset`; the file grows as needed. Returns the new attributes.
     pub async fn write(&self, creds: &Creds, ino: Ino, offset: u64, data: &[u8]) -> Result<Attr, ClientError> {
-        let mut consumed = 0usize;
-        for (idx, in_chunk, len) in chunk_span(offset, data.len() as u64) {
-            let part = &data[consumed..consumed + len as usize];
-            consumed += len as usize;
-            self.with_chain(creds, ino, idx, None, |chain, loc| self.write_part(chain, loc, in_chunk, part)).await?;
+        self.write_extents(creds, ino, &[(offset, data)]).await
+    }
+
+    /// Write several ranges of `ino` (offset, bytes; they must not overlap) in one go: each
+    /// chunk they touch is opened for writing once (one `ChunkWrite`), all its pieces go down
+    /// that chain together, and one `WriteEnd` records the new size and mtime. This is what
+    /// makes a write-back buffer of scattered small writes cheap. Returns the new attributes.
+    pub async fn write_extents(&self, creds: &Creds, ino: Ino, extents: &[(u64, &[u8])]) -> Result<Attr, ClientError> {
+        let mut by_chunk: BTreeMap<u32, Vec<(u64, &[u8])>> = BTreeMap::new();
+        let mut end = 0;
+        for &(offset, data) in extents {
+            let mut consumed = 0usize;
+            for (idx, in_chunk, len) in chunk_span(offset, data.len() as u64) {
+                by_chunk.entry(idx).or_default().push((in_chunk, &data[consumed..consumed + len as usize]));
+                consumed += len as usize;
+            }
+            end = end.max(offset + data.len() as u64);
         }
-        let end = offset + data.len() as u64;
-        match self.meta.write(creds, WriteOp::WriteEnd { ino, size: end }).await? {
+        // The chunks written get new versions: cached read locations of this file are stale.
+        self.forget_locations(ino);
+        for (idx, pieces) in &by_chunk {
+            self.with_chain(creds, ino, *idx, None, |chain, loc| self.write_pieces(chain, loc, pieces)).await?;
+        }
+        let answer = self.meta.write(creds, WriteOp::WriteEnd { ino, size: end }).await;
+        // Again: a read running meanwhile may have cached the old size.
+        self.forget_locations(ino);
+        match answer? {
             Reply::Attr(a) | Reply::Entry(a) => Ok(a),
             other => Err(ClientError::Protocol(format!("write end answered {other:?}"))),
         }
@@ -303,19 +399,20 @@ impl FileIo {
         }
     }
 
-    async fn write_part(
+    /// Write `parts` (offset within the chunk, bytes) down `chain`, a batch at a time.
+    async fn write_pieces(
         &self,
         chain: Vec<String>,
         loc: ChunkLocation,
-        in_chunk: u64,
-        part: &[u8],
+        parts: &[(u64, &[u8])],
     ) -> Result<(), ChunkFailure> {
-        let pieces: Vec<(u64, &[u8])> = part
-            .chunks(MAX_IO as usize)
-            .enumerate()
-            .map(|(i, p)| (in_chunk + (i * MAX_IO as usize) as u64, p))
+        let pieces: Vec<(u64, &[u8])> = parts
+            .iter()
+            .flat_map(|&(in_chunk, part)| {
+                part.chunks(MAX_IO as usize).enumerate().map(move |(i, p)| (in_chunk + (i * MAX_IO as usize) as u64, p))
+            })
             .collect();
-        for group in pieces.chunks(WRITE_PARALLELISM) {
+        for group in write_batches(&pieces) {
             let calls = group.iter().map(|(off, p)| {
                 let op = DataOp::Write {
                     chunk_id: loc.chunk_id,
@@ -339,6 +436,7 @@ impl FileIo {
         // Written data must be durable before the chunk is cut under a new version.
         self.fsync(creds, ino).await?;
         self.forget(ino);
+        self.forget_locations(ino);
         let cur = self.meta.getattr(creds, ino).await?;
         if size < cur.size && !size.is_multiple_of(CHUNK_SIZE) {
             let idx = (size / CHUNK_SIZE) as u32;
@@ -358,7 +456,9 @@ impl FileIo {
             }
         }
         let set = SetAttr { size: Some(size), ..Default::default() };
-        match self.meta.write(creds, WriteOp::SetAttr { ino, set }).await? {
+        let answer = self.meta.write(creds, WriteOp::SetAttr { ino, set }).await;
+        self.forget_locations(ino);
+        match answer? {
             Reply::Attr(a) | Reply::Entry(a) => Ok(a),
             other => Err(ClientError::Protocol(format!("setattr answered {other:?}"))),
         }
@@ -422,6 +522,24 @@ impl FileIo {
     }
 }
 
+/// `pieces` cut into consecutive batches of at most `WRITE_BATCH_PIECES` pieces and
+/// `WRITE_BATCH_BYTES` bytes (a piece larger than that is a batch of its own).
+fn write_batches<'p, 'd>(pieces: &'p [(u64, &'d [u8])]) -> Vec<&'p [(u64, &'d [u8])]> {
+    let mut out = Vec::new();
+    let (mut from, mut bytes) = (0, 0);
+    for (i, (_, p)) in pieces.iter().enumerate() {
+        if i > from && (i - from == WRITE_BATCH_PIECES || bytes + p.len() > WRITE_BATCH_BYTES) {
+            out.push(&pieces[from..i]);
+            (from, bytes) = (i, 0);
+        }
+        bytes += p.len();
+    }
+    if from < pieces.len() {
+        out.push(&pieces[from..]);
+    }
+    out
+}
+
 /// Await every future, in order (they run concurrently).
 async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
     // A JoinSet would need 'static futures; these borrow the caller's buffer, so poll them
@@ -465,6 +583,19 @@ mod tests {
         assert_eq!(chunk_span(5, 0).count(), 0);
         let v: Vec<_> = chunk_span(0, 2 * CHUNK_SIZE).collect();
         assert_eq!(v, vec![(0, 0, CHUNK_SIZE), (1, 0, CHUNK_SIZE)]);
+    }
+
+    #[test]
+    fn write_batches_bound_pieces_and_bytes() {
+        let small = vec![0u8; 4096];
+        let pieces: Vec<(u64, &[u8])> = (0..70).map(|i| (i * 8192, small.as_slice())).collect();
+        let sizes: Vec<usize> = write_batches(&pieces).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![32, 32, 6]);
+        let big = vec![0u8; MAX_IO as usize];
+        let pieces: Vec<(u64, &[u8])> = (0..9).map(|i| (i * MAX_IO as u64, big.as_slice())).collect();
+        let sizes: Vec<usize> = write_batches(&pieces).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![4, 4, 1]);
+        assert!(write_batches(&[]).is_empty());
     }
 
     #[tokio::test]

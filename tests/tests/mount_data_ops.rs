@@ -219,3 +219,40 @@ fn setgoal_2_then_fileinfo_shows_two_copies_on_two_servers() {
     assert!(out.contains(" chunks:                2\n"), "{out}");
     assert!(out.contains(&format!(" length:       {:>20}\n", data.len() + 1000)), "{out}");
 }
+
+#[test]
+fn another_mounts_overwrite_is_read_after_open() {
+    // Each mount keeps chunk locations for reads a short while; an overwrite elsewhere bumps the
+    // chunk's version, and a later `open` must read the new bytes (close-to-open).
+    let c = cluster(57, 2);
+    let a = c.mount(&[]);
+    // No kernel attribute cache on b: its own idea of the size comes from the masters at once,
+    // so what this test sees is the mount's location cache, not the kernel's 1 s attributes.
+    let b = c.mount(&["-o", "mfsattrcacheto=0"]);
+    let first = vec![0x11u8; 300_000];
+    std::fs::write(a.path("shared.bin"), &first).unwrap();
+    assert_eq!(std::fs::read(b.path("shared.bin")).unwrap(), first, "b reads a's file (and caches where it is)");
+    for round in 0..3u8 {
+        let next = vec![0x20 + round; 300_000];
+        let mut f = std::fs::OpenOptions::new().write(true).open(a.path("shared.bin")).unwrap();
+        f.write_all(&next).unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        // A fresh open on b: no stale page cache (the mtime changed), no stale location.
+        let got = std::fs::read(b.path("shared.bin")).unwrap();
+        assert_eq!(got.len(), next.len());
+        assert!(got == next, "round {round}: b read old bytes after a's overwrite and its own open");
+    }
+    // The case only `open` catches: a grows the file in another chunk, so chunk 0 keeps its
+    // version and b's cached location for it still works, but with the old file size.
+    let mut f = std::fs::OpenOptions::new().write(true).open(a.path("shared.bin")).unwrap();
+    f.seek(SeekFrom::Start(64 << 20)).unwrap();
+    f.write_all(b"!").unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut g = std::fs::File::open(b.path("shared.bin")).unwrap();
+    let mut head = vec![0u8; 1 << 20];
+    g.read_exact(&mut head).expect("b reads past the old end: the file is 64 MiB now");
+    assert!(head[..300_000].iter().all(|&x| x == 0x22), "the last overwrite's bytes");
+    assert!(head[300_000..].iter().all(|&x| x == 0), "then the hole");
+}

@@ -60,6 +60,44 @@ impl AttrCache {
     }
 }
 
+/// Extended attributes a master answered "no such attribute" (ENODATA) for, per inode, kept
+/// for `mfsxattrcacheto`: the kernel asks for `security.capability` before every write to a
+/// file, and this answers it without a round trip. This mount's own setxattr and removexattr
+/// drop the inode; another mount's change is seen once the entry expires.
+pub struct AbsentXattrs {
+    ttl: Duration,
+    map: Mutex<HashMap<Ino, HashMap<Vec<u8>, Instant>>>,
+}
+
+impl AbsentXattrs {
+    pub fn new(ttl: Duration) -> Self {
+        AbsentXattrs { ttl, map: Mutex::new(HashMap::new()) }
+    }
+
+    /// True when `name` of `ino` is known absent.
+    pub fn is_absent(&self, ino: Ino, name: &[u8]) -> bool {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ino).and_then(|names| names.get(name)).is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// A master just answered that `name` of `ino` does not exist.
+    pub fn note_absent(&self, ino: Ino, name: &[u8]) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_ENTRIES && !map.contains_key(&ino) {
+            map.clear();
+        }
+        map.entry(ino).or_default().insert(name.to_vec(), Instant::now());
+    }
+
+    /// Forget what is known of `ino`'s attributes (this mount changes them).
+    pub fn forget(&self, ino: Ino) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +134,22 @@ mod tests {
         let off = AttrCache::new(Duration::ZERO);
         off.put(&attr(7, 1));
         assert!(off.get(7).is_none());
+    }
+
+    #[test]
+    fn absent_xattrs_expire_and_are_forgotten() {
+        let c = AbsentXattrs::new(Duration::from_millis(50));
+        c.note_absent(5, b"security.capability");
+        assert!(c.is_absent(5, b"security.capability"));
+        assert!(!c.is_absent(5, b"user.other"), "only the name answered");
+        assert!(!c.is_absent(6, b"security.capability"));
+        c.forget(5);
+        assert!(!c.is_absent(5, b"security.capability"));
+        c.note_absent(7, b"user.x");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!c.is_absent(7, b"user.x"));
+        let off = AbsentXattrs::new(Duration::ZERO);
+        off.note_absent(8, b"user.x");
+        assert!(!off.is_absent(8, b"user.x"));
     }
 }

@@ -24,7 +24,7 @@ use proto::meta::{
 };
 use proto::Errno;
 
-use super::cache::AttrCache;
+use super::cache::{AbsentXattrs, AttrCache};
 use super::creds::GroupCache;
 use super::handles::{DirBatch, Handles, OpenFile};
 use super::masterinfo;
@@ -52,6 +52,8 @@ const XATTR_REPLACE: i32 = 2;
 pub struct FsConfig {
     pub attr_ttl: Duration,
     pub entry_ttl: Duration,
+    /// How long an extended attribute answered absent is taken as absent.
+    pub xattr_ttl: Duration,
     /// Write-back buffer per open inode, bytes.
     pub write_cache: usize,
     /// Largest readahead window, bytes.
@@ -66,6 +68,7 @@ pub struct Shared {
     pub root: Ino,
     pub cfg: FsConfig,
     attrs: Arc<AttrCache>,
+    absent_xattrs: AbsentXattrs,
     pub handles: Handles,
     groups: GroupCache,
     info_text: Vec<u8>,
@@ -153,6 +156,7 @@ impl Shared {
             io,
             root,
             attrs: Arc::new(AttrCache::new(cfg.attr_ttl)),
+            absent_xattrs: AbsentXattrs::new(cfg.xattr_ttl),
             cfg,
             handles: Handles::default(),
             groups: GroupCache::default(),
@@ -364,6 +368,8 @@ impl Shared {
             self.io.forget(ino);
         }
         let a = expect_attr(self.write(creds, WriteOp::Open { ino, flags }).await?)?;
+        // Close-to-open: what other mounts wrote and closed is read from where it is now.
+        self.io.forget_locations(ino);
         self.attrs.put(&a);
         let fh = self.new_handle(&a, flags);
         if trunc {
@@ -438,6 +444,7 @@ impl Shared {
             return Err(Errno::EFBIG);
         }
         let a = expect_attr(self.write(creds, WriteOp::WriteEnd { ino, size: end }).await?)?;
+        self.io.forget_locations(ino);
         if let Some(w) = &writer {
             w.grow(a.size);
         }
@@ -1018,7 +1025,9 @@ impl Filesystem for RaftMfs {
             return reply.error(libc::EOPNOTSUPP);
         }
         self.spawn(req, move |sh, creds| async move {
+            sh.absent_xattrs.forget(ino);
             let r = sh.write(&creds, WriteOp::SetXattr { ino, name, value, mode }).await.map(|_| ());
+            sh.absent_xattrs.forget(ino);
             sh.attrs.forget(ino);
             reply_empty(reply, r);
         });
@@ -1033,8 +1042,15 @@ impl Filesystem for RaftMfs {
         if is_acl_xattr(&name) {
             return reply.error(libc::EOPNOTSUPP);
         }
+        if self.sh.absent_xattrs.is_absent(ino, &name) {
+            return reply.error(libc::ENODATA);
+        }
         self.spawn(req, move |sh, creds| async move {
-            reply_sized(reply, size, sh.data(&creds, ReadOp::GetXattr { ino, name }).await);
+            let r = sh.data(&creds, ReadOp::GetXattr { ino, name: name.clone() }).await;
+            if r == Err(Errno::ENODATA) {
+                sh.absent_xattrs.note_absent(ino, &name);
+            }
+            reply_sized(reply, size, r);
         });
     }
 
@@ -1056,7 +1072,9 @@ impl Filesystem for RaftMfs {
             return reply.error(libc::EOPNOTSUPP);
         }
         self.spawn(req, move |sh, creds| async move {
+            sh.absent_xattrs.forget(ino);
             let r = sh.write(&creds, WriteOp::RemoveXattr { ino, name }).await.map(|_| ());
+            sh.absent_xattrs.forget(ino);
             sh.attrs.forget(ino);
             reply_empty(reply, r);
         });

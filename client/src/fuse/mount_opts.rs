@@ -61,6 +61,8 @@ pub struct MountOpts {
     pub attr_ttl: Duration,
     /// How long the kernel may cache directory entries.
     pub entry_ttl: Duration,
+    /// How long an extended attribute answered absent is taken as absent (`mfsxattrcacheto`).
+    pub xattr_ttl: Duration,
     /// Write-back buffer per open file, bytes.
     pub write_cache: usize,
     /// Largest readahead window per open file, bytes (0: no readahead).
@@ -94,6 +96,7 @@ impl Default for MountOpts {
             fuse_opts: Vec::new(),
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
+            xattr_ttl: Duration::from_secs(1),
             write_cache: 8 << 20,
             readahead: 4 << 20,
             op_timeout: Duration::from_secs(300),
@@ -136,7 +139,6 @@ const MFS_IGNORED: &[&str] = &[
     "mfsnegentrycacheto",
     "mfssymlinkcacheto",
     "mfsgroupscacheto",
-    "mfsxattrcacheto",
     "mfsnice",
     "mfsmemlock",
     "mfsmkdircopysgid",
@@ -304,6 +306,7 @@ impl MountOpts {
             "mfscfgfile" => {} // read by prescan_config
             "mfsattrcacheto" => self.attr_ttl = parse_secs(name, &need(val)?)?,
             "mfsentrycacheto" => self.entry_ttl = parse_secs(name, &need(val)?)?,
+            "mfsxattrcacheto" => self.xattr_ttl = parse_secs(name, &need(val)?)?,
             "mfswritecachesize" => self.write_cache = parse_mib(name, &need(val)?)?,
             "mfsreadaheadsize" => self.readahead = parse_mib(name, &need(val)?)?,
             "mfsoptimeout" => self.op_timeout = parse_secs(name, &need(val)?)?,
@@ -508,6 +511,7 @@ MooseFS options:
     -o mfsmd5pass=MD5       the export password given as its MD5 (32 hex digits)
     -o mfsattrcacheto=SEC   attribute cache timeout (default 1.0)
     -o mfsentrycacheto=SEC  directory entry cache timeout (default 1.0)
+    -o mfsxattrcacheto=SEC  how long an absent extended attribute is cached (default 1.0)
     -o mfswritecachesize=N  write-back buffer per open file, MiB (default 8)
     -o mfsreadaheadsize=N   largest readahead window per open file, MiB (default 4; 0: off)
     -o mfscachemode=MODE    AUTO (default), YES or NO: keep file pages cached across opens

@@ -232,6 +232,7 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
     let fs_cfg = FsConfig {
         attr_ttl: opts.attr_ttl,
         entry_ttl: opts.entry_ttl,
+        xattr_ttl: opts.xattr_ttl,
         write_cache: opts.write_cache,
         readahead: opts.readahead,
         cache_mode: opts.cache_mode,

@@ -1,12 +1,17 @@
 //! Write-back buffering per open inode.
 //!
-//! Writes are collected in one contiguous buffer and answered at once; the buffer goes to the
-//! chunkservers (through [`FileIo::write`]) when it reaches the limit, when a write does not
-//! continue it, and before anything that must see the data: `flush` (close), `fsync`,
-//! `release`, `read`, `getattr`, `setattr`, `fallocate`. One flush runs in the background
-//! while the next buffer fills; flushes of one inode run one after another, in order. An error
-//! of a background flush is kept and returned by the next write, flush or fsync.
+//! Writes are collected as extents (disjoint ranges; a write that touches or overlaps one
+//! merges into it, newest bytes winning) and answered at once. The extents go to the
+//! chunkservers together (through [`FileIo::write_extents`]: one chunk opening per chunk
+//! touched, one size update) when they reach the limit, when the writer's credentials change,
+//! and before anything that must see the data: `flush` (close), `fsync`, `release`, `read`,
+//! `getattr`, `setattr`, `fallocate`. So sequential writes become large ones and scattered
+//! small writes share the cost of a flush. One flush runs in the background while the next
+//! buffer fills; flushes of one inode run one after another, in order. An error of a
+//! background flush is kept and returned by the next write, flush or fsync.
 
+use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Included};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -18,13 +23,48 @@ use super::cache::AttrCache;
 use crate::data_path::FileIo;
 use crate::error::ClientError;
 
+/// Disjoint, non-touching ranges of buffered data by file offset.
+type Extents = BTreeMap<u64, Vec<u8>>;
+
+/// Put `data` at `off` into `ext`, over any older bytes there; extents it touches or overlaps
+/// merge with it into one. Returns how many more bytes `ext` holds.
+fn put(ext: &mut Extents, off: u64, data: &[u8]) -> usize {
+    let end = off + data.len() as u64;
+    // The extent that starts at or before `off` and reaches it takes the data; else a new one.
+    let base = match ext.range(..=off).next_back() {
+        Some((&s, b)) if s + b.len() as u64 >= off => s,
+        _ => off,
+    };
+    let mut buf = ext.remove(&base).unwrap_or_default();
+    let mut before = buf.len();
+    // Extents that start inside the new range (or right at its end) are absorbed.
+    let later: Vec<u64> = ext.range((Excluded(base), Included(end))).map(|(&s, _)| s).collect();
+    for s in later {
+        let Some(b) = ext.remove(&s) else { continue };
+        before += b.len();
+        place(&mut buf, (s - base) as usize, &b);
+    }
+    place(&mut buf, (off - base) as usize, data);
+    let after = buf.len();
+    ext.insert(base, buf);
+    after - before
+}
+
+/// Copy `data` into `buf` at `at`, growing `buf` as needed.
+fn place(buf: &mut Vec<u8>, at: usize, data: &[u8]) {
+    if buf.len() < at + data.len() {
+        buf.resize(at + data.len(), 0);
+    }
+    buf[at..at + data.len()].copy_from_slice(data);
+}
+
 /// The buffered state of one inode, under its async lock.
 #[derive(Default)]
 struct Pending {
-    /// File offset of `buf[0]`.
-    start: u64,
-    buf: Vec<u8>,
-    /// Credentials of the last write into `buf`.
+    extents: Extents,
+    /// Bytes held in `extents`.
+    bytes: usize,
+    /// Credentials of the writes in `extents` (all the same: a change flushes first).
     creds: Option<Creds>,
     /// The flush running in the background, if any.
     inflight: Option<JoinHandle<Result<Attr, ClientError>>>,
@@ -101,22 +141,26 @@ impl Writer {
         if let Some(e) = p.error.take() {
             return Err(e);
         }
+        if data.is_empty() {
+            return Ok(0);
+        }
         let offset = if append { self.size.load(Ordering::Acquire) } else { offset };
-        if !p.buf.is_empty() && offset != p.start + p.buf.len() as u64 {
+        // One flush carries one set of credentials (the master checks them and drops setuid
+        // bits for a non-root writer): another writer's data waits for the next flush.
+        if p.bytes > 0 && p.creds.as_ref() != Some(creds) {
             self.start_flush(&mut p).await;
         }
-        if p.buf.is_empty() {
-            p.start = offset;
-            p.buf.reserve(self.limit.min(16 << 20));
+        if p.extents.is_empty() {
+            p.extents.insert(offset, Vec::with_capacity(self.limit.min(16 << 20)));
         }
-        p.buf.extend_from_slice(data);
+        p.bytes += put(&mut p.extents, offset, data);
         p.creds = Some(creds.clone());
         let end = offset + data.len() as u64;
         self.dirty_end.fetch_max(end, Ordering::AcqRel);
         self.size.fetch_max(end, Ordering::AcqRel);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.attrs.forget(self.ino);
-        if p.buf.len() >= self.limit {
+        if p.bytes >= self.limit {
             self.start_flush(&mut p).await;
         }
         if let Some(e) = p.error.take() {
@@ -144,7 +188,7 @@ impl Writer {
     }
 
     async fn flush_locked(&self, p: &mut Pending) {
-        if !p.buf.is_empty() {
+        if p.bytes > 0 {
             self.start_flush(p).await;
         }
         self.wait_inflight(p).await;
@@ -181,17 +225,69 @@ impl Writer {
         }
     }
 
-    /// Hand the buffer to a background flush, after the previous one finished.
+    /// Hand the buffered extents to a background flush, after the previous one finished.
     async fn start_flush(&self, p: &mut Pending) {
         self.wait_inflight(p).await;
-        let buf = std::mem::take(&mut p.buf);
-        if buf.is_empty() {
+        let extents: Vec<(u64, Vec<u8>)> = std::mem::take(&mut p.extents).into_iter().collect();
+        p.bytes = 0;
+        if extents.is_empty() {
             return;
         }
-        let start = p.start;
         let creds = p.creds.clone().unwrap_or_else(Creds::root);
         let io = self.io.clone();
         let ino = self.ino;
-        p.inflight = Some(tokio::spawn(async move { io.write(&creds, ino, start, &buf).await }));
+        p.inflight = Some(tokio::spawn(async move {
+            let parts: Vec<(u64, &[u8])> = extents.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+            io.write_extents(&creds, ino, &parts).await
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(v: &[(u64, &[u8])]) -> Extents {
+        v.iter().map(|(o, d)| (*o, d.to_vec())).collect()
+    }
+
+    #[test]
+    fn appends_grow_one_extent() {
+        let mut e = Extents::new();
+        assert_eq!(put(&mut e, 0, b"abc"), 3);
+        assert_eq!(put(&mut e, 3, b"de"), 2);
+        assert_eq!(e, ext(&[(0, b"abcde")]));
+    }
+
+    #[test]
+    fn scattered_writes_stay_apart_and_overwrites_cost_nothing() {
+        let mut e = Extents::new();
+        put(&mut e, 100, b"xx");
+        put(&mut e, 10, b"yy");
+        assert_eq!(put(&mut e, 100, b"zz"), 0, "an overwrite adds no bytes");
+        assert_eq!(e, ext(&[(10, b"yy"), (100, b"zz")]));
+    }
+
+    #[test]
+    fn a_write_bridging_extents_merges_them_newest_bytes_winning() {
+        let mut e = Extents::new();
+        put(&mut e, 0, b"aaaa");
+        put(&mut e, 8, b"bbbb");
+        put(&mut e, 14, b"c");
+        // Overlaps the tail of the first, fills the gap, overlaps the head of the second, and
+        // ends right where the third starts.
+        assert_eq!(put(&mut e, 2, b"XXXXXXXXXXXX"), 4 + 2, "the two gaps");
+        assert_eq!(e, ext(&[(0, b"aaXXXXXXXXXXXXc")]));
+    }
+
+    #[test]
+    fn a_write_inside_an_extent_or_before_it() {
+        let mut e = Extents::new();
+        put(&mut e, 10, b"0123456789");
+        assert_eq!(put(&mut e, 12, b"ab"), 0);
+        assert_eq!(put(&mut e, 5, b"....."), 5, "touches the extent's start: merges");
+        assert_eq!(e, ext(&[(5, b".....01ab456789")]));
+        assert_eq!(put(&mut e, 0, b"!"), 1);
+        assert_eq!(e.len(), 2);
     }
 }
