@@ -125,8 +125,15 @@ impl MasterClient {
 
     /// Run a mutation exactly once, retrying across leader changes until the deadline.
     pub async fn write(&self, creds: &Creds, op: WriteOp) -> Result<Reply, ClientError> {
-        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(seq);
+        // Taken and recorded as in flight under one lock: a concurrent request computing
+        // `first_incomplete` between the two would tell the master that this seq is done, and
+        // the master would then refuse it as a late duplicate.
+        let seq = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+            inflight.insert(seq);
+            seq
+        };
         let session = self.session;
         let result = self
             .call(|| {

@@ -100,12 +100,20 @@ impl PeerClient {
     }
 }
 
+/// Shortest wait for an append-entries answer. openraft 0.9 gives appends the heartbeat interval
+/// (50 ms) as their deadline, but a follower answers only after its fsync, which under a busy disk
+/// takes longer; missing that deadline closed the connection and put replication into a 500 ms
+/// backoff, stalling every commit. A follower that is waited on longer has already seen the
+/// request (and so keeps refusing votes for another leader); a dead one fails fast by reset.
+const MIN_APPEND_TTL: Duration = Duration::from_secs(1);
+
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, MasterNode, RaftError<u64>>> {
+        let option = RPCOption::new(option.hard_ttl().max(MIN_APPEND_TTL));
         match self.call(PeerRequest::AppendEntries(rpc), &option).await.map_err(Self::rpc_err)? {
             PeerResponse::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
             _ => Err(self.unexpected("append-entries")),
