@@ -181,6 +181,13 @@ impl ChunkService {
         let expect: Vec<u32> = (1..=2).filter_map(|k| version.checked_sub(k)).filter(|&v| v != 0).collect();
         let confirmed = self.set_versions(id, &expect, version, holders).await;
         if confirmed.is_empty() {
+            // A new leader's chunkservers may not have registered yet (a write committed by the
+            // previous leader, retried here moments after the election): retry, not EIO.
+            let young = self.leadership().is_none_or(|l| l.since.elapsed() < write::REGISTRATION_GRACE);
+            if young {
+                tracing::info!(chunk = id, version, "no chunkserver took the new version yet; the client retries");
+                return Err(ResponseBody::Unavailable { reason: format!("chunk {id}: waiting for its chunkservers") });
+            }
             tracing::warn!(chunk = id, version, "no chunkserver took the new version");
             return Err(ResponseBody::Result(Err(proto::Errno::EIO)));
         }
