@@ -75,7 +75,50 @@ const LOCATION_TTL: Duration = Duration::from_secs(1);
 const LOCATION_FILES: usize = 10_000;
 
 /// Chunk locations of recently read files, by inode and chunk index, with when they came.
-type Locations = HashMap<Ino, HashMap<u32, (Instant, ChunkLocation)>>;
+/// `epoch` counts the drops: a location answered to a request sent before a drop (a read
+/// racing this mount's write or truncate) carries the old file size and is not kept, else
+/// reads would stop short at it for a whole TTL, and the kernel takes a short read as the new
+/// end of the file.
+#[derive(Default)]
+struct Locations {
+    epoch: u64,
+    files: HashMap<Ino, HashMap<u32, (Instant, ChunkLocation)>>,
+}
+
+/// The cache of chunk locations for reads (see [`LOCATION_TTL`] and [`Locations`]).
+#[derive(Default)]
+struct LocationCache(Mutex<Locations>);
+
+impl LocationCache {
+    fn get(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, loc) = map.files.get(&ino)?.get(&idx)?;
+        (at.elapsed() < LOCATION_TTL).then(|| loc.clone())
+    }
+
+    /// The epoch, taken before asking the master for a location.
+    fn epoch(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).epoch
+    }
+
+    /// Keep `loc`, answered to a request sent in `epoch`, unless locations were dropped since.
+    fn remember(&self, epoch: u64, ino: Ino, loc: &ChunkLocation) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.epoch != epoch {
+            return;
+        }
+        if map.files.len() >= LOCATION_FILES && !map.files.contains_key(&ino) {
+            map.files.clear();
+        }
+        map.files.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
+    }
+
+    fn forget(&self, ino: Ino) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.epoch += 1;
+        map.files.remove(&ino);
+    }
+}
 
 /// A chunk written since the last fsync: where to send the `Sync`.
 #[derive(Clone, Debug)]
@@ -90,7 +133,7 @@ pub struct FileIo {
     pub meta: Arc<MasterClient>,
     pool: DataPool,
     dirty: Mutex<HashMap<Ino, BTreeMap<u32, Dirty>>>,
-    locations: Mutex<Locations>,
+    locations: LocationCache,
     op_timeout: Duration,
 }
 
@@ -124,30 +167,16 @@ impl FileIo {
             meta,
             pool: DataPool::default(),
             dirty: Mutex::new(HashMap::new()),
-            locations: Mutex::new(HashMap::new()),
+            locations: LocationCache::default(),
             op_timeout,
         }
     }
 
     // ---- Chunk locations for reads ----
 
-    fn cached_location(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
-        let map = self.locations.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, loc) = map.get(&ino)?.get(&idx)?;
-        (at.elapsed() < LOCATION_TTL).then(|| loc.clone())
-    }
-
-    fn remember_location(&self, ino: Ino, loc: &ChunkLocation) {
-        let mut map = self.locations.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= LOCATION_FILES && !map.contains_key(&ino) {
-            map.clear();
-        }
-        map.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
-    }
-
     /// Drop the cached chunk locations of `ino` (its chunks or its size changed).
     pub fn forget_locations(&self, ino: Ino) {
-        self.locations.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
+        self.locations.forget(ino);
     }
 
     /// Read up to `size` bytes at `offset` (fewer at the end of the file).
@@ -158,8 +187,9 @@ impl FileIo {
         let mut out = Vec::new();
         let mut file_size = None;
         for (idx, in_chunk, len) in chunk_span(offset, size) {
+            let epoch = self.locations.epoch();
             let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
-            self.remember_location(ino, &loc);
+            self.locations.remember(epoch, ino, &loc);
             let fsize = *file_size.get_or_insert(loc.file_size);
             let start = idx as u64 * CHUNK_SIZE + in_chunk;
             if start >= fsize {
@@ -179,7 +209,7 @@ impl FileIo {
         let mut out = Vec::new();
         let mut file_size = None;
         for (idx, in_chunk, len) in chunk_span(offset, size) {
-            let loc = self.cached_location(ino, idx)?;
+            let loc = self.locations.get(ino, idx)?;
             let fsize = *file_size.get_or_insert(loc.file_size);
             let start = idx as u64 * CHUNK_SIZE + in_chunk;
             if start >= fsize {
@@ -233,8 +263,9 @@ impl FileIo {
             // Every copy failed: the master may know of another (after a re-replication or a
             // version bump). Ask again after a pause.
             tokio::time::sleep(RETRY_PAUSE).await;
+            let epoch = self.locations.epoch();
             loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: loc.index }).await?)?;
-            self.remember_location(ino, &loc);
+            self.locations.remember(epoch, ino, &loc);
             if loc.chunk_id == 0 {
                 return Ok(vec![0; len as usize]);
             }
@@ -596,6 +627,29 @@ mod tests {
         let sizes: Vec<usize> = write_batches(&pieces).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, vec![4, 4, 1]);
         assert!(write_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_location_answered_before_a_drop_is_not_kept() {
+        let loc = |size| ChunkLocation {
+            index: 0,
+            chunk_id: 7,
+            version: 1,
+            file_size: size,
+            servers: vec!["127.0.0.1:9422".into()],
+            goal: 1,
+        };
+        let c = LocationCache::default();
+        c.remember(c.epoch(), 3, &loc(100));
+        assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(100));
+        // A readahead asks for a location; this mount's write grows the file and drops the
+        // locations; then the old answer (old size) arrives.
+        let e = c.epoch();
+        c.forget(3);
+        c.remember(e, 3, &loc(100));
+        assert!(c.get(3, 0).is_none(), "a read would stop at the old size");
+        c.remember(c.epoch(), 3, &loc(200));
+        assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(200));
     }
 
     #[tokio::test]

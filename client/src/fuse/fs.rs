@@ -24,7 +24,7 @@ use proto::meta::{
 };
 use proto::Errno;
 
-use super::cache::{AbsentXattrs, AttrCache};
+use super::cache::{AbsentXattrs, AttrCache, Ticket};
 use super::creds::GroupCache;
 use super::handles::{DirBatch, Handles, OpenFile};
 use super::masterinfo;
@@ -252,19 +252,21 @@ impl Shared {
         self.io.meta.read(creds, op).await.map_err(errno)
     }
 
-    /// A new entry made by this mount: cache it, drop the parent's attributes.
-    fn new_entry(&self, parent: Ino, r: Reply) -> R<Attr> {
+    /// A new entry made by this mount (the request sent with `ticket`): cache it, drop the
+    /// parent's attributes.
+    fn new_entry(&self, parent: Ino, ticket: Ticket, r: Reply) -> R<Attr> {
         let a = expect_attr(r)?;
+        self.attrs.put(ticket, &a);
         self.attrs.forget(parent);
-        self.attrs.put(&a);
         Ok(a)
     }
 
     // ---- Operations (masters' inode numbers) ----
 
     async fn lookup(&self, creds: &Creds, parent: Ino, name: &[u8]) -> R<Attr> {
+        let ticket = self.attrs.ticket();
         let a = self.io.meta.lookup(creds, parent, name).await.map_err(errno)?;
-        self.attrs.put(&a);
+        self.attrs.put(ticket, &a);
         Ok(a)
     }
 
@@ -277,8 +279,9 @@ impl Shared {
         if let Some(a) = self.attrs.get(ino) {
             return Ok(a);
         }
+        let ticket = self.attrs.ticket();
         let a = self.io.meta.getattr(creds, ino).await.map_err(errno)?;
-        self.attrs.put(&a);
+        self.attrs.put(ticket, &a);
         Ok(a)
     }
 
@@ -299,6 +302,7 @@ impl Shared {
             w.flush().await?;
         }
         self.attrs.forget(ino);
+        let ticket = self.attrs.ticket();
         let mut attr = None;
         if let Some(size) = size {
             let a = self.io.truncate(creds, ino, size).await.map_err(errno)?;
@@ -322,7 +326,7 @@ impl Shared {
             Some(a) => a,
             None => self.io.meta.getattr(creds, ino).await.map_err(errno)?,
         };
-        self.attrs.put(&a);
+        self.attrs.put(ticket, &a);
         Ok(a)
     }
 
@@ -367,10 +371,11 @@ impl Shared {
             // The truncate below frees the chunks written so far: nothing of them needs a sync.
             self.io.forget(ino);
         }
+        let ticket = self.attrs.ticket();
         let a = expect_attr(self.write(creds, WriteOp::Open { ino, flags }).await?)?;
         // Close-to-open: what other mounts wrote and closed is read from where it is now.
         self.io.forget_locations(ino);
-        self.attrs.put(&a);
+        self.attrs.put(ticket, &a);
         let fh = self.new_handle(&a, flags);
         if trunc {
             if let Some(w) = self.handles.writer(ino) {
@@ -391,7 +396,8 @@ impl Shared {
     ) -> R<(Attr, u64)> {
         let exclusive = flags & libc::O_EXCL != 0;
         let op = WriteOp::Create { parent, name: name.to_vec(), mode, umask, exclusive };
-        let mut a = self.new_entry(parent, self.write(creds, op).await?)?;
+        let ticket = self.attrs.ticket();
+        let mut a = self.new_entry(parent, ticket, self.write(creds, op).await?)?;
         if flags & libc::O_TRUNC != 0 && a.size > 0 {
             if let Some(w) = self.handles.writer(a.ino) {
                 w.flush().await?;
@@ -443,12 +449,13 @@ impl Shared {
         if end > proto::meta::MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
+        let ticket = self.attrs.ticket();
         let a = expect_attr(self.write(creds, WriteOp::WriteEnd { ino, size: end }).await?)?;
         self.io.forget_locations(ino);
         if let Some(w) = &writer {
             w.grow(a.size);
         }
-        self.attrs.put(&a);
+        self.attrs.put(ticket, &a);
         Ok(())
     }
 
@@ -474,6 +481,7 @@ impl Shared {
             }
         }
         let op = ReadOp::ReadDir { ino, offset, max_entries: DIR_BATCH, plus };
+        let ticket = self.attrs.ticket();
         let entries = match self.read_op(creds, op).await? {
             Reply::Dir(d) => d,
             other => {
@@ -485,7 +493,7 @@ impl Shared {
             for e in &entries {
                 if let Some(a) = &e.attr {
                     if e.name != b"." && e.name != b".." {
-                        self.attrs.put(a);
+                        self.attrs.put(ticket, a);
                     }
                 }
             }
@@ -702,8 +710,9 @@ impl Filesystem for RaftMfs {
         }
         self.spawn(req, move |sh, creds| async move {
             let op = WriteOp::MkNod { parent, name, mode, umask, rdev };
+            let ticket = sh.attrs.ticket();
             let r = match sh.write(&creds, op).await {
-                Ok(r) => sh.new_entry(parent, r),
+                Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
             reply_entry(&sh, reply, r);
@@ -718,8 +727,9 @@ impl Filesystem for RaftMfs {
         }
         self.spawn(req, move |sh, creds| async move {
             let op = WriteOp::MkDir { parent, name, mode, umask };
+            let ticket = sh.attrs.ticket();
             let r = match sh.write(&creds, op).await {
-                Ok(r) => sh.new_entry(parent, r),
+                Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
             reply_entry(&sh, reply, r);
@@ -768,8 +778,9 @@ impl Filesystem for RaftMfs {
             return reply.error(libc::EEXIST);
         }
         self.spawn(req, move |sh, creds| async move {
+            let ticket = sh.attrs.ticket();
             let r = match sh.write(&creds, WriteOp::Symlink { parent, name, target }).await {
-                Ok(r) => sh.new_entry(parent, r),
+                Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
             reply_entry(&sh, reply, r);
@@ -810,8 +821,9 @@ impl Filesystem for RaftMfs {
             return reply.error(libc::EPERM);
         }
         self.spawn(req, move |sh, creds| async move {
+            let ticket = sh.attrs.ticket();
             let r = match sh.write(&creds, WriteOp::Link { ino, new_parent, new_name }).await {
-                Ok(r) => sh.new_entry(new_parent, r),
+                Ok(r) => sh.new_entry(new_parent, ticket, r),
                 Err(e) => Err(e),
             };
             reply_entry(&sh, reply, r);
@@ -1046,9 +1058,10 @@ impl Filesystem for RaftMfs {
             return reply.error(libc::ENODATA);
         }
         self.spawn(req, move |sh, creds| async move {
+            let ticket = sh.absent_xattrs.ticket();
             let r = sh.data(&creds, ReadOp::GetXattr { ino, name: name.clone() }).await;
             if r == Err(Errno::ENODATA) {
-                sh.absent_xattrs.note_absent(ino, &name);
+                sh.absent_xattrs.note_absent(ticket, ino, &name);
             }
             reply_sized(reply, size, r);
         });
