@@ -43,34 +43,39 @@ enum CallError {
 }
 
 /// Send one request to `addr` over `conn` (connecting when needed) and read the answer.
+///
+/// The stream is taken out of `conn` for the exchange and put back only once the answer is
+/// read, so a caller that drops this future half way (openraft gives an append its own
+/// deadline and drops the call when it passes) leaves no connection behind with an answer
+/// still in flight: the next request on it would read that old answer as its own, and a
+/// leader would count a follower's acknowledgement of entries it has not stored yet.
 pub async fn call_once(
     conn: &mut Option<TcpStream>,
     addr: &str,
     req: &PeerRequest,
     ttl: Duration,
 ) -> Result<PeerResponse, std::io::Error> {
-    if conn.is_none() {
-        let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))??;
-        s.set_nodelay(true)?;
-        *conn = Some(s);
-    }
-    let Some(stream) = conn.as_mut() else {
-        return Err(std::io::Error::other("no connection"));
+    let mut stream = match conn.take() {
+        Some(s) => s,
+        None => {
+            let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr} timed out"))
+            })??;
+            s.set_nodelay(true)?;
+            s
+        }
     };
     let exchange = async {
-        proto::frame::write_frame(stream, req).await?;
-        proto::frame::read_frame::<_, PeerResponse>(stream).await
+        proto::frame::write_frame(&mut stream, req).await?;
+        proto::frame::read_frame::<_, PeerResponse>(&mut stream).await
     };
     match tokio::time::timeout(ttl, exchange).await {
-        Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(e)) => {
-            *conn = None;
-            Err(std::io::Error::other(e.to_string()))
+        Ok(Ok(resp)) => {
+            *conn = Some(stream);
+            Ok(resp)
         }
+        Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
         Err(_) => {
-            *conn = None;
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer from {addr} within {ttl:?}")))
         }
     }
@@ -100,20 +105,15 @@ impl PeerClient {
     }
 }
 
-/// Shortest wait for an append-entries answer. openraft 0.9 gives appends the heartbeat interval
-/// (50 ms) as their deadline, but a follower answers only after its fsync, which under a busy disk
-/// takes longer; missing that deadline closed the connection and put replication into a 500 ms
-/// backoff, stalling every commit. A follower that is waited on longer has already seen the
-/// request (and so keeps refusing votes for another leader); a dead one fails fast by reset.
-const MIN_APPEND_TTL: Duration = Duration::from_secs(1);
-
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, MasterNode, RaftError<u64>>> {
-        let option = RPCOption::new(option.hard_ttl().max(MIN_APPEND_TTL));
+        // openraft 0.9 drops this call itself at the heartbeat interval (its deadline for an
+        // append); `call_once` then leaves the connection closed, and the next append opens a
+        // new one and resends from the follower's last acknowledged entry.
         match self.call(PeerRequest::AppendEntries(rpc), &option).await.map_err(Self::rpc_err)? {
             PeerResponse::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
             _ => Err(self.unexpected("append-entries")),
@@ -140,5 +140,57 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             PeerResponse::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
             _ => Err(self.unexpected("vote")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A peer that answers each probe with `node_id` = the number of the request (over all
+    /// connections), the first one after a pause.
+    async fn slow_first_peer() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    while let Ok(PeerRequest::Probe) = proto::frame::read_frame::<_, PeerRequest>(&mut s).await {
+                        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        if n == 1 {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let resp = PeerResponse::Probe { node_id: n, initialized: false };
+                        if proto::frame::write_frame(&mut s, &resp).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_half_way_leaves_no_answer_for_the_next_one() {
+        let addr = slow_first_peer().await;
+        let mut conn = None;
+        // openraft's own deadline drops the call while the answer is still on its way.
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(50),
+            call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the first answer takes 200 ms");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The next calls must get the answers to their own requests (2 and 3), not the late
+        // answer to the dropped one (1).
+        let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(r, PeerResponse::Probe { node_id: 2, .. }), "got {r:?}");
+        let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(r, PeerResponse::Probe { node_id: 3, .. }), "got {r:?}");
     }
 }
