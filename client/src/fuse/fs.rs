@@ -30,6 +30,7 @@ use super::handles::{DirBatch, Handles, OpenFile};
 use super::masterinfo;
 use super::mount_opts::CacheMode;
 use super::readahead::ReadAhead;
+use super::releases::Releases;
 use super::writeback::Writer;
 use crate::data_path::FileIo;
 use crate::error::ClientError;
@@ -70,6 +71,8 @@ pub struct Shared {
     attrs: Arc<AttrCache>,
     absent_xattrs: AbsentXattrs,
     pub handles: Handles,
+    /// Releases waiting to go to the masters in a batch.
+    releases: Arc<Releases>,
     groups: GroupCache,
     info_text: Vec<u8>,
     mounted_at: SystemTime,
@@ -152,6 +155,7 @@ fn fuse_kind(k: FileType) -> fuser::FileType {
 impl Shared {
     pub fn new(io: Arc<FileIo>, root: Ino, cfg: FsConfig, masters: &[String], subfolder: &str) -> Shared {
         let session = io.meta.session_id();
+        let releases = Releases::new(io.meta.clone());
         Shared {
             io,
             root,
@@ -159,6 +163,7 @@ impl Shared {
             absent_xattrs: AbsentXattrs::new(cfg.xattr_ttl),
             cfg,
             handles: Handles::default(),
+            releases,
             groups: GroupCache::default(),
             info_text: masterinfo::render(masters, subfolder, root, session).into_bytes(),
             mounted_at: SystemTime::now(),
@@ -430,7 +435,8 @@ impl Shared {
             // written since the last fsync need no `Sync` any more.
             self.io.forget(f.ino);
         }
-        self.write(creds, WriteOp::Release { ino: f.ino }).await?;
+        // Nothing waits for the masters to record it: it goes out with the next batch.
+        self.releases.push(creds.clone(), f.ino);
         Ok(())
     }
 

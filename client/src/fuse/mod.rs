@@ -11,5 +11,6 @@ pub mod handles;
 pub mod masterinfo;
 pub mod mount_opts;
 pub mod readahead;
+pub mod releases;
 pub mod run;
 pub mod writeback;
