@@ -160,7 +160,9 @@ fn main() -> Result<()> {
 fn run_kills(args: &Args, p: &Progress) -> Result<Vec<f64>> {
     let mut pauses = Vec::new();
     for k in 1..=args.kills {
+        let t_ready = p.now();
         sh(&args.ready_cmd)?;
+        let ready_took = p.now() - t_ready;
         // Steady progress: operations completing for `steady_secs`, the last one under 1 s ago.
         let wait_from = p.now();
         loop {
@@ -185,6 +187,7 @@ fn run_kills(args: &Args, p: &Progress) -> Result<Vec<f64>> {
             }
         }
         let from = p.now();
+        println!("kill {k}: healthy after {ready_took:.1} s, steady progress after {:.1} s more", from - t_ready - ready_took);
         sh(&args.kill_cmd)?;
         let to = p.now();
         loop {
