@@ -124,7 +124,13 @@ pub enum WriteOp {
     /// Make a symbolic link. Reply: [`Reply::Entry`].
     Symlink { parent: Ino, name: Vec<u8>, target: Vec<u8> },
     /// Set an extended attribute. Reply: [`Reply::Done`].
-    SetXattr { ino: Ino, name: Vec<u8>, value: Vec<u8>, mode: XattrMode },
+    SetXattr {
+        ino: Ino,
+        name: Vec<u8>,
+        #[serde(with = "crate::bytes")]
+        value: Vec<u8>,
+        mode: XattrMode,
+    },
     /// Remove an extended attribute. Reply: [`Reply::Done`].
     RemoveXattr { ino: Ino, name: Vec<u8> },
     /// Open a file: checks access for `flags` (O_ACCMODE, O_TRUNC) and records an open
@@ -243,7 +249,7 @@ pub enum Reply {
     Entry(Attr),
     Attr(Attr),
     Dir(Vec<DirEntry>),
-    Data(Vec<u8>),
+    Data(#[serde(with = "crate::bytes")] Vec<u8>),
     Names(Vec<Vec<u8>>),
     StatFs(StatFs),
     Count(u64),

@@ -30,7 +30,14 @@ pub enum DataOp {
     /// past the chunk's stored length read as zeros. Answer: `Data`.
     Read { chunk_id: u64, version: u32, offset: u32, size: u32 },
     /// Write `data` (≤ `MAX_IO`) at `offset`, then forward along `chain`. Answer: `Done`.
-    Write { chunk_id: u64, version: u32, offset: u32, data: Vec<u8>, chain: Vec<String> },
+    Write {
+        chunk_id: u64,
+        version: u32,
+        offset: u32,
+        #[serde(with = "crate::bytes")]
+        data: Vec<u8>,
+        chain: Vec<String>,
+    },
     /// Cut the chunk's stored data to `length` bytes (zeros beyond on later reads), then
     /// forward along `chain`. Answer: `Done`.
     Truncate { chunk_id: u64, version: u32, length: u32, chain: Vec<String> },
@@ -43,7 +50,7 @@ pub enum DataOp {
 /// How a chunkserver answers a data request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum DataResponse {
-    Data(Vec<u8>),
+    Data(#[serde(with = "crate::bytes")] Vec<u8>),
     Done,
     Info { length: u32, crcs: Vec<u32> },
     Error(CsError),
