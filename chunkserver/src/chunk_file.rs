@@ -20,6 +20,7 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use proto::cs::CsError;
@@ -102,12 +103,20 @@ pub struct ChunkFile {
     blocks: u32,
     /// CRC of every block (`MAX_BLOCKS` entries; zero past `blocks`).
     crcs: Vec<u32>,
+    /// True once a `sync` of this handle also made the file's folder entry durable. A new file
+    /// is created without any fsync (nothing was promised yet: the first `Sync` is what a
+    /// client's fsync asks for, and that one fsyncs the whole file and its folder); a file
+    /// opened again may be one whose entry never reached the disk either.
+    entry_synced: AtomicBool,
 }
 
 impl ChunkFile {
     // ---- Opening and creating ----
 
-    /// Create an empty chunk file (fails if the file exists), durable with its folder entry.
+    /// Create an empty chunk file (fails if the file exists). Not durable until the first
+    /// [`ChunkFile::sync`]: as on a local file system, a file never fsync'd may be gone after a
+    /// power loss. (An fsync of the file and one of its folder cost two disk flushes for every
+    /// new chunk, the bulk of writing a small file.)
     pub fn create(path: &Path, id: u64, version: u32) -> Result<Self, CsError> {
         let file = OpenOptions::new()
             .read(true)
@@ -119,15 +128,19 @@ impl ChunkFile {
         head[..8].copy_from_slice(&MAGIC);
         head[8..16].copy_from_slice(&id.to_le_bytes());
         head[16..20].copy_from_slice(&version.to_le_bytes());
-        let written = file.write_all_at(&head, 0).and_then(|_| file.sync_all());
-        if let Err(e) = written {
+        if let Err(e) = file.write_all_at(&head, 0) {
             let _ = std::fs::remove_file(path);
             return Err(io_error(&e, "write header of", path));
         }
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(ChunkFile { path: path.to_path_buf(), file, id, version, blocks: 0, crcs: vec![0; MAX_BLOCKS as usize] })
+        Ok(ChunkFile {
+            path: path.to_path_buf(),
+            file,
+            id,
+            version,
+            blocks: 0,
+            crcs: vec![0; MAX_BLOCKS as usize],
+            entry_synced: AtomicBool::new(false),
+        })
     }
 
     /// Open an existing chunk file that should hold chunk `id` at `version`.
@@ -155,7 +168,15 @@ impl ChunkFile {
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let mut chunk = ChunkFile { path: path.to_path_buf(), file, id, version, blocks: blocks as u32, crcs };
+        let mut chunk = ChunkFile {
+            path: path.to_path_buf(),
+            file,
+            id,
+            version,
+            blocks: blocks as u32,
+            crcs,
+            entry_synced: AtomicBool::new(false),
+        };
         if head_version != version {
             // A crash between the rename (the commit point) and the header update.
             tracing::warn!(path = %path.display(), header = head_version, "chunk header version repaired from its name");
@@ -320,9 +341,18 @@ impl ChunkFile {
         Ok(())
     }
 
-    /// Make the data and the CRC table durable (fdatasync).
+    /// Make the data and the CRC table durable (fdatasync); the first time for this handle,
+    /// the whole file and its folder entry too.
     pub fn sync(&self) -> Result<(), CsError> {
-        self.file.sync_data().map_err(|e| io_error(&e, "fsync", &self.path))
+        if self.entry_synced.load(Ordering::Acquire) {
+            return self.file.sync_data().map_err(|e| io_error(&e, "fsync", &self.path));
+        }
+        self.file.sync_all().map_err(|e| io_error(&e, "fsync", &self.path))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        self.entry_synced.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Check the CRC of every stored block.
