@@ -367,8 +367,10 @@ impl MasterConfig {
         // openraft 0.9 lets a follower that heard from a leader start an election only after
         // the leader's lease (= the maximum timeout) plus its own timeout: with 250-400 ms,
         // 650-800 ms after the last heartbeat. That is most of the pause clients see on a
-        // leader's death; heartbeats every 50 ms leave a margin of 13 lost heartbeats.
-        let heartbeat = Duration::from_millis(num(&map, "RAFT_HEARTBEAT_MS", 50)?);
+        // leader's death. openraft also gives every append the heartbeat interval as its
+        // deadline, and a follower answers after its fsync: 100 ms leaves room for a disk busy
+        // with other writes, and a margin of 6 lost heartbeats.
+        let heartbeat = Duration::from_millis(num(&map, "RAFT_HEARTBEAT_MS", 100)?);
         let election_timeout_min = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MIN_MS", 250)?);
         let election_timeout_max = Duration::from_millis(num(&map, "RAFT_ELECTION_TIMEOUT_MAX_MS", 400)?);
         if heartbeat.is_zero() || election_timeout_min <= heartbeat || election_timeout_max <= election_timeout_min {

@@ -37,9 +37,22 @@ pub struct PeerClient {
 }
 
 /// Why a call to a peer failed before getting an answer.
-enum CallError {
+#[derive(Debug)]
+pub enum CallError {
+    /// No connection could be made: openraft backs off (500 ms) before the next try.
     Unreachable(std::io::Error),
+    /// Connected, but the exchange failed or took too long: the next call tries again at once
+    /// on a new connection. (A busy follower's slow fsync is this, not a dead peer: backing
+    /// off from it left followers without appends long enough to start elections.)
     Network(std::io::Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(e) | CallError::Network(e) => e.fmt(f),
+        }
+    }
 }
 
 /// Send one request to `addr` over `conn` (connecting when needed) and read the answer.
@@ -54,14 +67,16 @@ pub async fn call_once(
     addr: &str,
     req: &PeerRequest,
     ttl: Duration,
-) -> Result<PeerResponse, std::io::Error> {
+) -> Result<PeerResponse, CallError> {
     let mut stream = match conn.take() {
         Some(s) => s,
         None => {
-            let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr} timed out"))
-            })??;
-            s.set_nodelay(true)?;
+            let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))
+                .and_then(|r| r)
+                .map_err(CallError::Unreachable)?;
+            s.set_nodelay(true).map_err(CallError::Unreachable)?;
             s
         }
     };
@@ -74,22 +89,18 @@ pub async fn call_once(
             *conn = Some(stream);
             Ok(resp)
         }
-        Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
-        Err(_) => {
-            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer from {addr} within {ttl:?}")))
-        }
+        Ok(Err(e)) => Err(CallError::Network(std::io::Error::other(e.to_string()))),
+        Err(_) => Err(CallError::Network(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from {addr} within {ttl:?}"),
+        ))),
     }
 }
 
 impl PeerClient {
     async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, CallError> {
         let mut conn = self.conn.lock().await;
-        let fresh = conn.is_none();
-        match call_once(&mut conn, &self.addr, &req, option.hard_ttl()).await {
-            Ok(r) => Ok(r),
-            Err(e) if fresh => Err(CallError::Unreachable(e)),
-            Err(e) => Err(CallError::Network(e)),
-        }
+        call_once(&mut conn, &self.addr, &req, option.hard_ttl()).await
     }
 
     fn rpc_err<E: std::error::Error>(e: CallError) -> RPCError<u64, MasterNode, E> {
@@ -192,5 +203,31 @@ mod tests {
         assert!(matches!(r, PeerResponse::Probe { node_id: 2, .. }), "got {r:?}");
         let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
         assert!(matches!(r, PeerResponse::Probe { node_id: 3, .. }), "got {r:?}");
+    }
+
+    #[tokio::test]
+    async fn only_a_failed_connect_counts_as_unreachable() {
+        // Nobody listens: unreachable (openraft backs off).
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = l.local_addr().unwrap().to_string();
+        drop(l);
+        let mut conn = None;
+        let r = call_once(&mut conn, &closed, &PeerRequest::Probe, Duration::from_millis(100)).await;
+        assert!(matches!(r, Err(CallError::Unreachable(_))), "{r:?}");
+        // A peer that takes the connection but is slow to answer (a busy disk): a network
+        // error, retried at once, also on a new connection.
+        let slow = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = slow.local_addr().unwrap().to_string();
+        let _held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = slow.accept().await {
+                held.push(s);
+            }
+        });
+        for _ in 0..2 {
+            let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_millis(50)).await;
+            assert!(matches!(r, Err(CallError::Network(_))), "{r:?}");
+            assert!(conn.is_none(), "a failed exchange leaves no connection behind");
+        }
     }
 }
