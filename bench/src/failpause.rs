@@ -187,7 +187,10 @@ fn run_kills(args: &Args, p: &Progress) -> Result<Vec<f64>> {
             }
         }
         let from = p.now();
-        println!("kill {k}: healthy after {ready_took:.1} s, steady progress after {:.1} s more", from - t_ready - ready_took);
+        println!(
+            "kill {k}: healthy after {ready_took:.1} s, steady progress after {:.1} s more",
+            from - t_ready - ready_took
+        );
         sh(&args.kill_cmd)?;
         let to = p.now();
         loop {
