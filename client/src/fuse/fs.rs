@@ -301,7 +301,15 @@ impl Shared {
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
+        via_handle: bool,
     ) -> R<Attr> {
+        if size.is_some() && !via_handle {
+            // truncate(2) by path needs write permission. The masters let a size change
+            // through without it while this session has the file open (that is `ftruncate`
+            // on a descriptor opened for writing), and one session serves every user of the
+            // mount, so the check for a path is made here.
+            self.read_op(creds, ReadOp::Access { ino, mask: libc::W_OK as u32 }).await?;
+        }
         let writer = self.handles.writer(ino);
         if let Some(w) = &writer {
             w.flush().await?;
@@ -670,7 +678,7 @@ impl Filesystem for RaftMfs {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<u64>,
+        fh: Option<u64>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
@@ -682,7 +690,7 @@ impl Filesystem for RaftMfs {
         }
         let ino = self.sh.m(ino);
         self.spawn(req, move |sh, creds| async move {
-            match sh.setattr(&creds, ino, mode, uid, gid, size, atime, mtime).await {
+            match sh.setattr(&creds, ino, mode, uid, gid, size, atime, mtime, fh.is_some()).await {
                 Ok(a) => reply.attr(&sh.cfg.attr_ttl, &sh.file_attr(&a)),
                 Err(e) => reply.error(e.raw()),
             }
