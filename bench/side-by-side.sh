@@ -51,6 +51,10 @@ fi
 [ "$(id -u)" -eq 0 ] || { echo "side-by-side: run as root (mounts, network namespace, drop_caches)" >&2; exit 1; }
 
 t0=$(date +%s)
+# The commit the binaries come from, taken now: edits made while the run goes on are not in them.
+commit=$(cd "$repo" && git rev-parse --short HEAD)
+dirty=$(cd "$repo" && git status --porcelain --untracked-files=no | wc -l)
+((dirty == 0)) || commit="$commit (+ uncommitted changes in $dirty files of the working tree)"
 say() { printf '[side-by-side %4ds] %s\n' "$(($(date +%s) - t0))" "$*" >&2; }
 
 # ---- install, build ----
@@ -296,9 +300,6 @@ wall=$(($(date +%s) - t0))
 say "measured in $wall s"
 
 # ---- the table ----
-commit=$(cd "$repo" && git rev-parse --short HEAD)
-dirty=$(cd "$repo" && git status --porcelain --untracked-files=no | wc -l)
-((dirty == 0)) || commit="$commit (+ uncommitted changes in $dirty files of the working tree)"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 fs=$(df -T "$home" | awk 'NR == 2 { print $2 " on " $1 }')
