@@ -16,6 +16,7 @@ use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
 use proto::rpc::RpcConn;
 use proto::Errno;
 
+use crate::epoch_map::{EpochMap, Ticket};
 use crate::error::ClientError;
 use crate::master_client::MasterClient;
 
@@ -74,49 +75,37 @@ const LOCATION_TTL: Duration = Duration::from_secs(1);
 /// Files whose locations are kept at most; past this the cache starts over.
 const LOCATION_FILES: usize = 10_000;
 
-/// Chunk locations of recently read files, by inode and chunk index, with when they came.
-/// `epoch` counts the drops: a location answered to a request sent before a drop (a read
-/// racing this mount's write or truncate) carries the old file size and is not kept, else
-/// reads would stop short at it for a whole TTL, and the kernel takes a short read as the new
-/// end of the file.
+/// Chunk locations of recently read files, by inode and chunk index, with when they came. A
+/// location answered to a request sent before a drop (a read racing this mount's write or
+/// truncate) carries the old file size and is not kept, else reads would stop short at it for
+/// a whole TTL, and the kernel takes a short read as the new end of the file.
 #[derive(Default)]
-struct Locations {
-    epoch: u64,
-    files: HashMap<Ino, HashMap<u32, (Instant, ChunkLocation)>>,
-}
-
-/// The cache of chunk locations for reads (see [`LOCATION_TTL`] and [`Locations`]).
-#[derive(Default)]
-struct LocationCache(Mutex<Locations>);
+struct LocationCache(Mutex<EpochMap<HashMap<u32, (Instant, ChunkLocation)>>>);
 
 impl LocationCache {
     fn get(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, loc) = map.files.get(&ino)?.get(&idx)?;
+        let (at, loc) = map.get(ino)?.get(&idx)?;
         (at.elapsed() < LOCATION_TTL).then(|| loc.clone())
     }
 
-    /// The epoch, taken before asking the master for a location.
-    fn epoch(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).epoch
+    /// Taken before asking the master for a location.
+    fn ticket(&self) -> Ticket {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).ticket()
     }
 
-    /// Keep `loc`, answered to a request sent in `epoch`, unless locations were dropped since.
-    fn remember(&self, epoch: u64, ino: Ino, loc: &ChunkLocation) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.epoch != epoch {
-            return;
+    /// Keep `loc`, answered to a request sent with `ticket`, unless locations were dropped since.
+    fn remember(&self, ticket: Ticket, ino: Ino, loc: &ChunkLocation) {
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(files) = guard.insert_space(ticket) else { return };
+        if files.len() >= LOCATION_FILES && !files.contains_key(&ino) {
+            files.clear();
         }
-        if map.files.len() >= LOCATION_FILES && !map.files.contains_key(&ino) {
-            map.files.clear();
-        }
-        map.files.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
+        files.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
     }
 
     fn forget(&self, ino: Ino) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.epoch += 1;
-        map.files.remove(&ino);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(ino);
     }
 }
 
@@ -187,9 +176,9 @@ impl FileIo {
         let mut out = Vec::new();
         let mut file_size = None;
         for (idx, in_chunk, len) in chunk_span(offset, size) {
-            let epoch = self.locations.epoch();
+            let ticket = self.locations.ticket();
             let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
-            self.locations.remember(epoch, ino, &loc);
+            self.locations.remember(ticket, ino, &loc);
             let fsize = *file_size.get_or_insert(loc.file_size);
             let start = idx as u64 * CHUNK_SIZE + in_chunk;
             if start >= fsize {
@@ -263,9 +252,9 @@ impl FileIo {
             // Every copy failed: the master may know of another (after a re-replication or a
             // version bump). Ask again after a pause.
             tokio::time::sleep(RETRY_PAUSE).await;
-            let epoch = self.locations.epoch();
+            let ticket = self.locations.ticket();
             loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: loc.index }).await?)?;
-            self.locations.remember(epoch, ino, &loc);
+            self.locations.remember(ticket, ino, &loc);
             if loc.chunk_id == 0 {
                 return Ok(vec![0; len as usize]);
             }
@@ -640,15 +629,15 @@ mod tests {
             goal: 1,
         };
         let c = LocationCache::default();
-        c.remember(c.epoch(), 3, &loc(100));
+        c.remember(c.ticket(), 3, &loc(100));
         assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(100));
         // A readahead asks for a location; this mount's write grows the file and drops the
         // locations; then the old answer (old size) arrives.
-        let e = c.epoch();
+        let t = c.ticket();
         c.forget(3);
-        c.remember(e, 3, &loc(100));
+        c.remember(t, 3, &loc(100));
         assert!(c.get(3, 0).is_none(), "a read would stop at the old size");
-        c.remember(c.epoch(), 3, &loc(200));
+        c.remember(c.ticket(), 3, &loc(200));
         assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(200));
     }
 

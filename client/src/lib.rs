@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod data_path;
+pub mod epoch_map;
 pub mod error;
 pub mod fuse;
 pub mod master_client;

@@ -14,49 +14,26 @@ use std::time::{Duration, Instant};
 
 use proto::meta::{Attr, Ino};
 
+use crate::epoch_map::EpochMap;
+pub use crate::epoch_map::Ticket;
+
 /// Past this many entries, expired ones are dropped (and everything, if that is not enough).
 const MAX_ENTRIES: usize = 200_000;
-
-/// The cache's epoch when a request was sent: its answer may be kept only in that epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ticket(u64);
-
-/// A map with an epoch bumped by every removal.
-struct Epoched<V> {
-    epoch: u64,
-    map: HashMap<Ino, V>,
-}
-
-impl<V> Epoched<V> {
-    fn new() -> Self {
-        Epoched { epoch: 0, map: HashMap::new() }
-    }
-
-    fn remove(&mut self, ino: Ino) {
-        self.epoch += 1;
-        self.map.remove(&ino);
-    }
-
-    fn clear(&mut self) {
-        self.epoch += 1;
-        self.map.clear();
-    }
-}
 
 /// Attributes by inode, each valid for `ttl` after it was answered.
 pub struct AttrCache {
     ttl: Duration,
-    map: Mutex<Epoched<(Instant, Attr)>>,
+    map: Mutex<EpochMap<(Instant, Attr)>>,
 }
 
 impl AttrCache {
     pub fn new(ttl: Duration) -> Self {
-        AttrCache { ttl, map: Mutex::new(Epoched::new()) }
+        AttrCache { ttl, map: Mutex::new(EpochMap::default()) }
     }
 
     /// Take before sending a request whose answered attributes are to be kept.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.map.lock().unwrap_or_else(|e| e.into_inner()).epoch)
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).ticket()
     }
 
     /// The cached attributes of `ino`, if still fresh.
@@ -65,7 +42,7 @@ impl AttrCache {
             return None;
         }
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, attr) = map.map.get(&ino)?;
+        let (at, attr) = map.get(ino)?;
         (at.elapsed() < self.ttl).then(|| attr.clone())
     }
 
@@ -77,10 +54,7 @@ impl AttrCache {
         }
         let now = Instant::now();
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.epoch != ticket.0 {
-            return;
-        }
-        let map = &mut guard.map;
+        let Some(map) = guard.insert_space(ticket) else { return };
         if map.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
             map.retain(|_, (at, _)| now.duration_since(*at) < ttl);
@@ -108,23 +82,23 @@ impl AttrCache {
 /// drop the inode; another mount's change is seen once the entry expires.
 pub struct AbsentXattrs {
     ttl: Duration,
-    map: Mutex<Epoched<HashMap<Vec<u8>, Instant>>>,
+    map: Mutex<EpochMap<HashMap<Vec<u8>, Instant>>>,
 }
 
 impl AbsentXattrs {
     pub fn new(ttl: Duration) -> Self {
-        AbsentXattrs { ttl, map: Mutex::new(Epoched::new()) }
+        AbsentXattrs { ttl, map: Mutex::new(EpochMap::default()) }
     }
 
     /// Take before asking a master for an extended attribute.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.map.lock().unwrap_or_else(|e| e.into_inner()).epoch)
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).ticket()
     }
 
     /// True when `name` of `ino` is known absent.
     pub fn is_absent(&self, ino: Ino, name: &[u8]) -> bool {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.map.get(&ino).and_then(|names| names.get(name)).is_some_and(|at| at.elapsed() < self.ttl)
+        map.get(ino).and_then(|names| names.get(name)).is_some_and(|at| at.elapsed() < self.ttl)
     }
 
     /// A master answered a request sent with `ticket` that `name` of `ino` does not exist;
@@ -134,10 +108,7 @@ impl AbsentXattrs {
             return;
         }
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.epoch != ticket.0 {
-            return;
-        }
-        let map = &mut guard.map;
+        let Some(map) = guard.insert_space(ticket) else { return };
         if map.len() >= MAX_ENTRIES && !map.contains_key(&ino) {
             map.clear();
         }
