@@ -127,6 +127,19 @@ fn posix_namespace_operations_through_the_mount() {
     assert_eq!(unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) }, 0);
     assert_eq!(errno_of(get_xattr(&f, "user.color", 64)), libc::ENODATA);
 
+    // A file made by O_EXCL is known to have no `security.capability` (the mount answers the
+    // kernel's probe before the first write itself); setting one is seen at once all the same.
+    let capf = root.join("a/cap");
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&capf).unwrap();
+    assert_eq!(errno_of(get_xattr(&capf, "security.capability", 64)), libc::ENODATA);
+    // vfs_cap_data, revision 2: CAP_NET_RAW (13) permitted.
+    let mut cap = Vec::new();
+    for word in [0x0200_0000u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    set_xattr(&capf, "security.capability", &cap, 0).unwrap();
+    assert_eq!(get_xattr(&capf, "security.capability", 64).unwrap().1, cap);
+
     // A large directory is listed completely (cookies across several batches).
     std::fs::create_dir(root.join("many")).unwrap();
     for i in 0..1500 {

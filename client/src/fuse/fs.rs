@@ -47,6 +47,8 @@ const RENAME_EXCHANGE: u32 = 2;
 /// `setxattr` flags.
 const XATTR_CREATE: i32 = 1;
 const XATTR_REPLACE: i32 = 2;
+/// The attribute the kernel asks for before writing to a file (to drop file capabilities).
+const SECURITY_CAPABILITY: &[u8] = b"security.capability";
 
 /// Tunables of a mount.
 #[derive(Clone, Debug)]
@@ -410,7 +412,14 @@ impl Shared {
         let exclusive = flags & libc::O_EXCL != 0;
         let op = WriteOp::Create { parent, name: name.to_vec(), mode, umask, exclusive };
         let ticket = self.attrs.ticket();
+        let xattr_ticket = self.absent_xattrs.ticket();
         let mut a = self.new_entry(parent, ticket, self.write(creds, op).await?)?;
+        if exclusive {
+            // A file this call made has no extended attributes (there are no default ACLs to
+            // inherit): the kernel's `security.capability` check before its first write needs
+            // no round trip. Not for a non-exclusive create, which may have opened an old file.
+            self.absent_xattrs.note_absent(xattr_ticket, a.ino, SECURITY_CAPABILITY);
+        }
         if flags & libc::O_TRUNC != 0 && a.size > 0 {
             if let Some(w) = self.handles.writer(a.ino) {
                 w.flush().await?;
