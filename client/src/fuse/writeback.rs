@@ -144,12 +144,42 @@ impl Writer {
         if data.is_empty() {
             return Ok(0);
         }
-        let offset = if append { self.size.load(Ordering::Acquire) } else { offset };
         // One flush carries one set of credentials (the master checks them and drops setuid
         // bits for a non-root writer): another writer's data waits for the next flush.
         if p.bytes > 0 && p.creds.as_ref() != Some(creds) {
             self.start_flush(&mut p).await;
         }
+        let n = self.buffer(&mut p, creds, offset, data, append);
+        if p.bytes >= self.limit {
+            self.start_flush(&mut p).await;
+        }
+        if let Some(e) = p.error.take() {
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// [`Writer::write`] without waiting, when it needs no wait: the buffer is free this
+    /// instant, holds nothing of another writer, and this data does not fill it. `None`: call
+    /// `write` (it may have to start a flush first). Lets the FUSE thread answer a buffered
+    /// write itself instead of waking a worker for it.
+    pub fn try_write_now(&self, creds: &Creds, offset: u64, data: &[u8], append: bool) -> Option<Result<u32, Errno>> {
+        let mut p = self.pending.try_lock().ok()?;
+        if let Some(e) = p.error.take() {
+            return Some(Err(e));
+        }
+        if data.is_empty() {
+            return Some(Ok(0));
+        }
+        if (p.bytes > 0 && p.creds.as_ref() != Some(creds)) || p.bytes + data.len() >= self.limit {
+            return None;
+        }
+        Some(Ok(self.buffer(&mut p, creds, offset, data, append)))
+    }
+
+    /// Put a write into the buffer (no flush); returns the bytes taken.
+    fn buffer(&self, p: &mut Pending, creds: &Creds, offset: u64, data: &[u8], append: bool) -> u32 {
+        let offset = if append { self.size.load(Ordering::Acquire) } else { offset };
         if p.extents.is_empty() {
             p.extents.insert(offset, Vec::with_capacity(self.limit.min(16 << 20)));
         }
@@ -160,13 +190,7 @@ impl Writer {
         self.size.fetch_max(end, Ordering::AcqRel);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.attrs.forget(self.ino);
-        if p.bytes >= self.limit {
-            self.start_flush(&mut p).await;
-        }
-        if let Some(e) = p.error.take() {
-            return Err(e);
-        }
-        Ok(data.len() as u32)
+        data.len() as u32
     }
 
     /// Send everything buffered and wait until it is on the chunkservers; report any error
