@@ -668,6 +668,12 @@ impl Filesystem for RaftMfs {
             return reply.attr(&self.sh.cfg.attr_ttl, &self.sh.info_attr());
         }
         let ino = self.sh.m(ino);
+        // Answered from the cache here when nothing buffered has to go out first.
+        if self.sh.handles.writer(ino).is_none_or(|w| !w.is_dirty()) {
+            if let Some(a) = self.sh.attrs.get(ino) {
+                return reply.attr(&self.sh.cfg.attr_ttl, &self.sh.file_attr(&a));
+            }
+        }
         self.spawn(req, move |sh, creds| async move {
             match sh.getattr(&creds, ino).await {
                 Ok(a) => reply.attr(&sh.cfg.attr_ttl, &sh.file_attr(&a)),
@@ -932,6 +938,10 @@ impl Filesystem for RaftMfs {
 
     fn flush(&mut self, req: &Request<'_>, _ino: u64, fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
         let Some(f) = self.sh.handles.file(fh) else { return reply.ok() };
+        // A close with nothing buffered (a create loop's, say) needs no worker either.
+        if let Some(r) = f.writer.try_flush_now() {
+            return reply_empty(reply, r);
+        }
         self.spawn(req, move |_sh, _creds| async move { reply_empty(reply, f.writer.flush().await) });
     }
 

@@ -204,6 +204,20 @@ impl Writer {
         }
     }
 
+    /// [`Writer::flush`] when there is nothing to send or wait for (the buffer is free this
+    /// instant, empty, and no flush is running): the pending error, if any. `None`: call `flush`.
+    pub fn try_flush_now(&self) -> Option<Result<(), Errno>> {
+        let mut p = self.pending.try_lock().ok()?;
+        if p.bytes > 0 || p.inflight.is_some() {
+            return None;
+        }
+        self.dirty_end.store(0, Ordering::Release);
+        Some(match p.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        })
+    }
+
     /// As [`Writer::flush`], but an error stays for the next write, flush or fsync to report
     /// (for reads, which must see the data but are not where a write error belongs).
     pub async fn sync_data(&self) {
