@@ -7,7 +7,8 @@
 //! it again). The pause is the longest interval between two consecutive completed operations that
 //! overlaps the kill command: from the last operation completed before the SIGKILL to the first one
 //! completed after it. The kill command's own duration does not matter, since no operation
-//! completes between the SIGKILL and the end of the pause.
+//! completes between the SIGKILL and the end of the pause. With `--budget-secs`, no kill starts
+//! once that long has passed since the first one began.
 //!
 //! Prints one line per kill and `RESULT pause <kill> <seconds>` lines, then
 //! `RESULT median <seconds>` and `RESULT errors <count>` (operations that failed instead of
@@ -44,6 +45,10 @@ struct Args {
     /// give up when no operation completes for this long after a kill
     #[arg(long, default_value_t = 60.0)]
     timeout_secs: f64,
+    /// start no further kill once this many seconds have passed since the first one (0: no
+    /// limit); the first kill always runs. Bounds the run for a system whose pause can be minutes.
+    #[arg(long, default_value_t = 0.0)]
+    budget_secs: f64,
 }
 
 /// What the writer thread shares: completion times in seconds since `start`.
@@ -159,8 +164,14 @@ fn main() -> Result<()> {
 
 fn run_kills(args: &Args, p: &Progress) -> Result<Vec<f64>> {
     let mut pauses = Vec::new();
+    let mut first_at = None;
     for k in 1..=args.kills {
         let t_ready = p.now();
+        let began = *first_at.get_or_insert(t_ready);
+        if args.budget_secs > 0.0 && k > 1 && t_ready - began > args.budget_secs {
+            println!("kill {k}: not run, {:.1} s of the {} s budget used", t_ready - began, args.budget_secs);
+            break;
+        }
         sh(&args.ready_cmd)?;
         let ready_took = p.now() - t_ready;
         // Steady progress: operations completing for `steady_secs`, the last one under 1 s ago.
