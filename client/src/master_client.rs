@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proto::client::{OpResult, ReadOp, Reply, RequestBody, ResponseBody, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION};
+use proto::client::{
+    OpResult, ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION,
+    SESSION_SECRET_LEN,
+};
 use proto::meta::{Attr, Creds, DirEntry, Ino};
 
 use crate::conn::MasterConn;
@@ -71,7 +74,8 @@ fn with_port(a: &str) -> String {
 pub struct MasterClient {
     cfg: ClientConfig,
     masters: Vec<String>,
-    session: u64,
+    /// The session's id and secret (the secret never leaves this process but to a master).
+    session: SessionKey,
     conn: tokio::sync::Mutex<Option<Arc<MasterConn>>>,
     hint: Mutex<Option<String>>,
     next_addr: AtomicUsize,
@@ -95,7 +99,7 @@ impl MasterClient {
         let mut c = MasterClient {
             cfg,
             masters,
-            session: 0,
+            session: SessionKey { id: 0, secret: [0; SESSION_SECRET_LEN] },
             conn: tokio::sync::Mutex::new(None),
             hint: Mutex::new(None),
             next_addr: AtomicUsize::new(0),
@@ -105,17 +109,17 @@ impl MasterClient {
         // Opening a session is not idempotent, but a duplicate only leaves an idle session
         // that expires; the id we keep is the one we were answered.
         match c.retry(|remaining| c.open_attempt(remaining)).await? {
-            Ok(Reply::Session(id)) => c.session = id,
+            Ok(Reply::Session(key)) => c.session = key,
             Ok(other) => return Err(ClientError::Protocol(format!("open session answered {other:?}"))),
             Err(e) => return Err(ClientError::Errno(e)),
         }
-        tracing::debug!(session = c.session, "session opened");
+        tracing::debug!(session = c.session.id, "session opened");
         Ok(c)
     }
 
     /// This client's session id.
     pub fn session_id(&self) -> u64 {
-        self.session
+        self.session.id
     }
 
     /// How long one operation may take before it fails.
@@ -256,7 +260,7 @@ impl MasterClient {
                 Attempt::Retry(format!("{} knows no leader (election in progress or no quorum)", conn.addr))
             }
             Ok(ResponseBody::Unavailable { reason }) => Attempt::Retry(format!("{}: {reason}", conn.addr)),
-            Ok(ResponseBody::SessionUnknown) => Attempt::Done(Err(ClientError::SessionLost(self.session))),
+            Ok(ResponseBody::SessionUnknown) => Attempt::Done(Err(ClientError::SessionLost(self.session.id))),
             Ok(ResponseBody::Refused { reason }) => Attempt::Done(Err(ClientError::Refused(reason))),
         }
     }

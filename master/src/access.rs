@@ -8,21 +8,17 @@
 //!   `maproot` pair, every other uid the `mapall` pair when there is one);
 //! - goal and trash time limits: a value outside them is EPERM, as MooseFS answers;
 //! - the session root (a subfolder export, `mfsmount -S`): the client's inode 1 is the
-//!   subfolder, the subfolder is answered as inode 1, its `..` is itself, and a directory
-//!   outside it is EPERM. Files are reached by name through their directories, so a path never
-//!   leaves the subfolder. A file's own inode number is not checked: files keep no parent link
-//!   here, so a client that guesses the number of a file outside could still open it.
+//!   subfolder, the subfolder is answered as inode 1, its `..` is itself, and every inode a
+//!   request names must be inside it (a directory below it, or a file with a name in one) or be
+//!   open in the session: anything else is EPERM, by name or by number.
 
 use proto::client::{ReadOp, Reply, WriteOp};
-use proto::meta::{Creds, FileType, Ino, ROOT_INODE};
+use proto::meta::{Creds, Ino, ROOT_INODE};
 use proto::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::exports::ExportRule;
 use crate::namespace::Namespace;
-
-/// Deepest directory chain walked to check that a directory is inside the session root.
-const MAX_DEPTH: usize = 4096;
 
 /// The permissions of one session, fixed when it opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,34 +108,20 @@ impl SessionAccess {
         self.root != ROOT_INODE
     }
 
-    /// The namespace inode for the client's `ino`: 1 is the session root; a directory must be
-    /// inside it (EPERM otherwise).
-    fn ino_in(&self, ns: &Namespace, ino: Ino) -> Result<Ino, Errno> {
+    /// The namespace inode for the client's `ino`: 1 is the session root; any other inode must
+    /// be inside it (a directory below it, or a file with a name below it) or be open in this
+    /// session (a file unlinked while open). EPERM otherwise; ENOENT for a number that names
+    /// nothing, as for any session.
+    fn ino_in(&self, ns: &Namespace, session: u64, ino: Ino) -> Result<Ino, Errno> {
         if !self.confined() {
             return Ok(ino);
         }
         let ino = if ino == ROOT_INODE { self.root } else { ino };
-        if ino == self.root {
+        if ns.is_within(self.root, ino) || ns.session_has_open(session, ino) {
             return Ok(ino);
         }
-        let root_creds = Creds::root();
-        match ns.read(&root_creds, &ReadOp::GetAttr { ino })? {
-            Reply::Attr(a) if a.kind == FileType::Dir => {}
-            _ => return Ok(ino),
-        }
-        let mut cur = ino;
-        for _ in 0..MAX_DEPTH {
-            let parent = match ns.read(&root_creds, &ReadOp::Lookup { parent: cur, name: b"..".to_vec() })? {
-                Reply::Entry(a) => a.ino,
-                _ => return Err(Errno::EPERM),
-            };
-            if parent == self.root {
-                return Ok(ino);
-            }
-            if parent == cur {
-                break; // the namespace root: not inside
-            }
-            cur = parent;
+        if !ns.exists(ino) {
+            return Err(Errno::ENOENT);
         }
         Err(Errno::EPERM)
     }
@@ -156,12 +138,12 @@ impl SessionAccess {
 
     /// The request as the namespace must see it: checks ([`SessionAccess::check_write`]) and
     /// inode translation.
-    pub fn write_op(&self, ns: &Namespace, op: WriteOp) -> Result<WriteOp, Errno> {
+    pub fn write_op(&self, ns: &Namespace, session: u64, op: WriteOp) -> Result<WriteOp, Errno> {
         self.check_write(&op)?;
         if !self.confined() {
             return Ok(op);
         }
-        let i = |ino| self.ino_in(ns, ino);
+        let i = |ino| self.ino_in(ns, session, ino);
         Ok(match op {
             WriteOp::SetAttr { ino, set } => WriteOp::SetAttr { ino: i(ino)?, set },
             WriteOp::MkNod { parent, name, mode, umask, rdev } => {
@@ -195,11 +177,11 @@ impl SessionAccess {
 
     /// The read as the namespace must see it: inode translation; `..` of the session root is
     /// the root itself.
-    pub fn read_op(&self, ns: &Namespace, op: ReadOp) -> Result<ReadOp, Errno> {
+    pub fn read_op(&self, ns: &Namespace, session: u64, op: ReadOp) -> Result<ReadOp, Errno> {
         if !self.confined() {
             return Ok(op);
         }
-        let i = |ino| self.ino_in(ns, ino);
+        let i = |ino| self.ino_in(ns, session, ino);
         Ok(match op {
             ReadOp::Lookup { parent, name } => {
                 let parent = i(parent)?;
@@ -215,7 +197,7 @@ impl SessionAccess {
             ReadOp::ListXattr { ino } => ReadOp::ListXattr { ino: i(ino)? },
             ReadOp::Access { ino, mask } => ReadOp::Access { ino: i(ino)?, mask },
             ReadOp::ChunkRead { ino, index } => ReadOp::ChunkRead { ino: i(ino)?, index },
-            ReadOp::FileChunks { ino } => ReadOp::FileChunks { ino: i(ino)? },
+            ReadOp::FileChunks { ino, from } => ReadOp::FileChunks { ino: i(ino)?, from },
             op @ (ReadOp::StatFs | ReadOp::Digest) => op,
         })
     }
@@ -317,7 +299,7 @@ mod tests {
         let ro = SessionAccess { readonly: true, ..SessionAccess::full() };
         let ns = Namespace::new(Timestamp::default());
         let mk = WriteOp::MkDir { parent: 1, name: b"a".to_vec(), mode: 0o755, umask: 0 };
-        assert_eq!(ro.write_op(&ns, mk), Err(Errno::EROFS));
+        assert_eq!(ro.write_op(&ns, 1, mk), Err(Errno::EROFS));
         let cw = WriteOp::ChunkWrite { ino: 2, index: 0, failed: vec![] };
         assert_eq!(ro.check_write(&cw), Err(Errno::EROFS));
         assert!(ro.check_write(&WriteOp::Open { ino: 2, flags: libc::O_RDONLY }).is_ok());
@@ -343,24 +325,25 @@ mod tests {
         let outside = mkdir(&mut ns, ROOT_INODE, "outside");
         let a = confined(sub);
         // Inode 1 is the subfolder; its ".." stays there.
-        let op = a.read_op(&ns, ReadOp::Lookup { parent: ROOT_INODE, name: b"..".to_vec() }).unwrap();
+        let op = a.read_op(&ns, 1, ReadOp::Lookup { parent: ROOT_INODE, name: b"..".to_vec() }).unwrap();
         assert_eq!(op, ReadOp::Lookup { parent: sub, name: b".".to_vec() });
         let r = a.reply(None, ns.read(&Creds::root(), &op).unwrap());
         assert!(matches!(r, Reply::Entry(ref at) if at.ino == ROOT_INODE), "{r:?}");
         // "inner/.." is the subfolder, answered as inode 1.
-        let op = a.read_op(&ns, ReadOp::Lookup { parent: inner, name: b"..".to_vec() }).unwrap();
+        let op = a.read_op(&ns, 1, ReadOp::Lookup { parent: inner, name: b"..".to_vec() }).unwrap();
         let r = a.reply(None, ns.read(&Creds::root(), &op).unwrap());
         assert!(matches!(r, Reply::Entry(ref at) if at.ino == ROOT_INODE), "{r:?}");
         // Listing the root: "." and ".." are both inode 1.
-        let op = a.read_op(&ns, ReadOp::ReadDir { ino: ROOT_INODE, offset: 0, max_entries: 10, plus: true }).unwrap();
+        let op =
+            a.read_op(&ns, 1, ReadOp::ReadDir { ino: ROOT_INODE, offset: 0, max_entries: 10, plus: true }).unwrap();
         let Reply::Dir(entries) = a.reply(Some(sub), ns.read(&Creds::root(), &op).unwrap()) else { panic!() };
         let dots: Vec<_> = entries.iter().filter(|e| e.name == b"." || e.name == b"..").collect();
         assert!(dots.iter().all(|e| e.ino == ROOT_INODE && e.attr.as_ref().map(|a| a.ino) == Some(ROOT_INODE)));
         assert!(entries.iter().any(|e| e.name == b"inner" && e.ino == inner));
         // A directory outside is refused, by number too.
-        assert_eq!(a.read_op(&ns, ReadOp::GetAttr { ino: outside }), Err(Errno::EPERM));
+        assert_eq!(a.read_op(&ns, 1, ReadOp::GetAttr { ino: outside }), Err(Errno::EPERM));
         let mk = WriteOp::MkDir { parent: outside, name: b"x".to_vec(), mode: 0o755, umask: 0 };
-        assert_eq!(a.write_op(&ns, mk), Err(Errno::EPERM));
+        assert_eq!(a.write_op(&ns, 1, mk), Err(Errno::EPERM));
         let mv = WriteOp::Rename {
             parent: ROOT_INODE,
             name: b"inner".to_vec(),
@@ -368,10 +351,65 @@ mod tests {
             new_name: b"i".to_vec(),
             flags: Default::default(),
         };
-        assert_eq!(a.write_op(&ns, mv), Err(Errno::EPERM));
-        assert!(a.read_op(&ns, ReadOp::GetAttr { ino: inner }).is_ok());
+        assert_eq!(a.write_op(&ns, 1, mv), Err(Errno::EPERM));
+        assert!(a.read_op(&ns, 1, ReadOp::GetAttr { ino: inner }).is_ok());
+        // A file outside, by number: refused for every operation that names it; one inside is
+        // fine, and so is a hard link of an outside file made inside by a whole-tree session.
+        // (The files are made by session 1, which keeps them open; the confined session is 7.)
+        let ctx = ctx();
+        let create = |ns: &mut Namespace, parent, name: &str| match ns
+            .apply_write(&ctx, &WriteOp::Create { parent, name: name.into(), mode: 0o644, umask: 0, exclusive: true })
+        {
+            Ok(Reply::Entry(a)) => a.ino,
+            other => panic!("{other:?}"),
+        };
+        let secret = create(&mut ns, outside, "secret");
+        let mine = create(&mut ns, inner, "mine");
+        for op in [
+            ReadOp::GetAttr { ino: secret },
+            ReadOp::ChunkRead { ino: secret, index: 0 },
+            ReadOp::GetXattr { ino: secret, name: b"user.x".to_vec() },
+            ReadOp::FileChunks { ino: secret, from: 0 },
+        ] {
+            assert_eq!(a.read_op(&ns, 7, op.clone()), Err(Errno::EPERM), "{op:?}");
+        }
+        for op in [
+            WriteOp::Open { ino: secret, flags: libc::O_RDONLY },
+            WriteOp::ChunkWrite { ino: secret, index: 0, failed: vec![] },
+            WriteOp::WriteEnd { ino: secret, size: 1 },
+            WriteOp::SetAttr { ino: secret, set: Default::default() },
+            WriteOp::Link { ino: secret, new_parent: ROOT_INODE, new_name: b"stolen".to_vec() },
+        ] {
+            assert_eq!(a.write_op(&ns, 7, op.clone()), Err(Errno::EPERM), "{op:?}");
+        }
+        assert!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: mine }).is_ok());
+        assert_eq!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: 9999 }), Err(Errno::ENOENT));
+        let link = WriteOp::Link { ino: secret, new_parent: inner, new_name: b"shared".to_vec() };
+        ns.apply_write(&ctx, &link).unwrap();
+        assert!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: secret }).is_ok(), "linked inside");
+        ns.apply_write(&ctx, &WriteOp::Unlink { parent: inner, name: b"shared".to_vec() }).unwrap();
+        assert_eq!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: secret }), Err(Errno::EPERM), "link removed");
+        // Moved inside by rename, then out again.
+        let mv = |from, fname: &str, to, tname: &str| WriteOp::Rename {
+            parent: from,
+            name: fname.into(),
+            new_parent: to,
+            new_name: tname.into(),
+            flags: Default::default(),
+        };
+        ns.apply_write(&ctx, &mv(outside, "secret", inner, "s")).unwrap();
+        assert!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: secret }).is_ok());
+        ns.apply_write(&ctx, &mv(inner, "s", outside, "secret")).unwrap();
+        assert_eq!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: secret }), Err(Errno::EPERM));
+        // A file of the session's own, open and then unlinked, stays reachable by this
+        // session only.
+        let s = OpContext { session: 7, ..ctx.clone() };
+        ns.apply_write(&s, &WriteOp::Open { ino: mine, flags: libc::O_RDONLY }).unwrap();
+        ns.apply_write(&ctx, &WriteOp::Unlink { parent: inner, name: b"mine".to_vec() }).unwrap();
+        assert!(a.read_op(&ns, 7, ReadOp::GetAttr { ino: mine }).is_ok(), "open in this session");
+        assert_eq!(a.read_op(&ns, 2, ReadOp::GetAttr { ino: mine }), Err(Errno::EPERM), "not open in session 2");
         // The whole-tree session translates nothing.
         let full = SessionAccess::full();
-        assert_eq!(full.read_op(&ns, ReadOp::GetAttr { ino: outside }), Ok(ReadOp::GetAttr { ino: outside }));
+        assert_eq!(full.read_op(&ns, 1, ReadOp::GetAttr { ino: outside }), Ok(ReadOp::GetAttr { ino: outside }));
     }
 }

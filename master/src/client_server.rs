@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use proto::client::{ReadOp, Reply, RequestBody, ResponseBody, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION};
+use proto::client::{
+    ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION, SESSION_SECRET_LEN,
+};
 use proto::meta::{Creds, FileType, Ino, Timestamp, ROOT_INODE};
 use proto::Errno;
 use tokio::net::{TcpListener, TcpStream};
@@ -16,7 +17,8 @@ use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
 use crate::exports::{self, Exports, SessionRequest};
 use crate::metrics::Metrics;
-use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
+use crate::raft_api::{leader_client_addr, outcome_body, propose};
+use crate::raft_types::{Command, Raft};
 use crate::read_lease::ReadLease;
 use crate::sm_store::SharedState;
 
@@ -85,12 +87,6 @@ async fn handle_conn(
     .await
 }
 
-fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<String> {
-    let m = raft.metrics().borrow().clone();
-    let id = leader.or(m.current_leader)?;
-    m.membership_config.membership().get_node(&id).map(|n: &MasterNode| n.client_addr.clone())
-}
-
 impl ClientService {
     /// Answer one request, recording metrics.
     pub async fn handle(&self, conn: &Conn, body: RequestBody) -> ResponseBody {
@@ -150,22 +146,27 @@ impl ClientService {
                         return ResponseBody::Refused { reason };
                     }
                 };
-                self.write(Command::OpenSession { now: Timestamp::now(), info, access }).await
+                let secret: [u8; SESSION_SECRET_LEN] = rand::random();
+                self.write(Command::OpenSession { now: Timestamp::now(), info, access, secret }).await
             }
             RequestBody::CloseSession { session } => {
-                self.write(Command::CloseSession { session, now: Timestamp::now() }).await
+                if self.state.read().access_of(&session).is_none() {
+                    return self.unknown_session(conn, &session);
+                }
+                self.write(Command::CloseSession { session: session.id, now: Timestamp::now() }).await
             }
             RequestBody::Write { session, seq, first_incomplete, creds, op } => {
                 // The session's permissions, from the replicated record: checks, uid/gid
                 // mapping and the session root, before any work is done for the request.
                 let prepared = {
                     let st = self.state.read();
-                    st.access(session).map(|a| (a.clone(), a.creds(&creds), a.write_op(&st.ns, op)))
+                    st.access_of(&session).map(|a| (a.clone(), a.creds(&creds), a.write_op(&st.ns, session.id, op)))
                 };
                 let Some((access, creds, op)) = prepared else {
-                    return ResponseBody::SessionUnknown;
+                    return self.unknown_session(conn, &session);
                 };
-                let op = match op {
+                let session = session.id;
+                let op = match op.and_then(|op| op.check_bounds().map(|()| op)) {
                     Ok(op) => op,
                     Err(e) => return ResponseBody::Result(Err(e)),
                 };
@@ -175,8 +176,18 @@ impl ClientService {
                     other => other,
                 }
             }
-            RequestBody::Read { session, creds, op } => self.read(session, creds, op).await,
+            RequestBody::Read { session, creds, op } => self.read(conn, session, creds, op).await,
         }
+    }
+
+    /// The answer to a request naming a session that does not exist or with the wrong secret:
+    /// the same either way, so a stranger learns nothing about which ids exist.
+    fn unknown_session(&self, conn: &Conn, key: &SessionKey) -> ResponseBody {
+        if self.state.read().sessions.contains_key(&key.id) {
+            self.metrics.auth_refused.with_label_values(&["client", "session_secret"]).inc();
+            tracing::warn!(peer = %conn.peer, session = key.id, "request names an open session with the wrong secret: refused");
+        }
+        ResponseBody::SessionUnknown
     }
 
     /// The permissions a new session gets, or why it may not open (the text for the user).
@@ -262,16 +273,17 @@ impl ClientService {
         }
     }
 
-    async fn read(&self, session: u64, creds: Creds, op: ReadOp) -> ResponseBody {
+    async fn read(&self, conn: &Conn, session: SessionKey, creds: Creds, op: ReadOp) -> ResponseBody {
         if let Err(answer) = self.lease.ensure(&self.raft, self.cfg.commit_timeout).await {
             return answer;
         }
         let mut result = {
             let st = self.state.read();
-            let Some(access) = st.access(session) else {
-                return ResponseBody::SessionUnknown;
+            let Some(access) = st.access_of(&session) else {
+                drop(st);
+                return self.unknown_session(conn, &session);
             };
-            match access.read_op(&st.ns, op) {
+            match access.read_op(&st.ns, session.id, op) {
                 Err(e) => Err(e),
                 Ok(ReadOp::Digest) => Ok(Reply::Digest {
                     applied_index: st.last_applied.map(|l| l.index).unwrap_or(0),
@@ -292,46 +304,5 @@ impl ClientService {
             _ => {}
         }
         ResponseBody::Result(result)
-    }
-}
-
-/// Propose `cmd` and wait (at most `timeout`) until it is committed and applied. Err: the
-/// answer for the client (not leader, no quorum).
-pub(crate) async fn propose(raft: &Raft, timeout: Duration, cmd: Command) -> Result<CommandOutcome, ResponseBody> {
-    match tokio::time::timeout(timeout, raft.client_write(cmd)).await {
-        Err(_) => Err(ResponseBody::Unavailable {
-            reason: format!("no quorum: the entry was not committed within {timeout:?}"),
-        }),
-        Ok(Ok(resp)) => Ok(resp.data),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
-            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
-        }),
-        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
-    }
-}
-
-/// The answer for an applied command's outcome.
-pub(crate) fn outcome_body(outcome: CommandOutcome) -> ResponseBody {
-    match outcome {
-        CommandOutcome::Result(r) => ResponseBody::Result(r),
-        CommandOutcome::SessionUnknown => ResponseBody::SessionUnknown,
-        CommandOutcome::Stale => {
-            ResponseBody::Refused { reason: "request below the session's acknowledged window (late duplicate)".into() }
-        }
-    }
-}
-
-/// Confirm leadership with a quorum and wait until this master applied everything committed
-/// before (at most `timeout`). Err: the answer for the client.
-pub(crate) async fn ensure_leader(raft: &Raft, timeout: Duration) -> Result<(), ResponseBody> {
-    match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
-        Err(_) => {
-            Err(ResponseBody::Unavailable { reason: format!("no quorum: leadership not confirmed within {timeout:?}") })
-        }
-        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
-            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
-        }),
-        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
-        Ok(Ok(_)) => Ok(()),
     }
 }

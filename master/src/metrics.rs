@@ -21,6 +21,9 @@ pub struct Metrics {
     pub bad_frames: IntCounterVec,
     /// Open client connections.
     pub client_connections: IntGauge,
+    /// Requests and peers refused for failing a proof of who they are, by port (client, cs,
+    /// raft) and reason (session_secret, auth_code, unknown_peer, ...).
+    pub auth_refused: IntCounterVec,
     /// 1 for this master's current Raft role, 0 for the others.
     pub raft_role: IntGaugeVec,
     pub raft_term: IntGauge,
@@ -81,6 +84,10 @@ impl Metrics {
             latency,
             bad_frames,
             client_connections: g("client_connections", "Open client connections"),
+            auth_refused: must(IntCounterVec::new(
+                Opts::new("auth_refused_total", "Requests and peers refused for a failed proof of identity"),
+                &["port", "reason"],
+            )),
             raft_role: must(IntGaugeVec::new(Opts::new("raft_role", "Current Raft role (1 = this one)"), &["role"])),
             raft_term: g("raft_term", "Current Raft term"),
             raft_leader_id: g("raft_leader_id", "Node id of the known leader, 0 if none"),
@@ -124,6 +131,7 @@ impl Metrics {
             Box::new(m.latency.clone()),
             Box::new(m.bad_frames.clone()),
             Box::new(m.client_connections.clone()),
+            Box::new(m.auth_refused.clone()),
             Box::new(m.raft_role.clone()),
             Box::new(m.raft_term.clone()),
             Box::new(m.raft_leader_id.clone()),

@@ -16,6 +16,7 @@ use crate::config::MasterConfig;
 use crate::error::MasterError;
 use crate::exports::Exports;
 use crate::http::{self, HttpState};
+use crate::log_format::LogCommand;
 use crate::metrics::Metrics;
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
@@ -141,6 +142,20 @@ impl Master {
         }
     }
 
+    /// Wait until Raft has stopped on a fatal error (a storage failure, or a log entry this
+    /// master must not apply) and return it: the master can no longer take part.
+    pub async fn fatal(&self) -> String {
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Err(e) = &rx.borrow_and_update().running_state {
+                return e.to_string();
+            }
+            if rx.changed().await.is_err() {
+                return "the Raft core stopped".into();
+            }
+        }
+    }
+
     /// Stop Raft and every listener.
     pub async fn shutdown(self) {
         for t in &self.tasks {
@@ -176,7 +191,7 @@ async fn housekeeping(raft: Raft, state: SharedState, cfg: Arc<MasterConfig>, me
         }
         for cmd in cmds {
             metrics.housekeeping.inc();
-            if let Err(e) = tokio::time::timeout(cfg.commit_timeout, raft.client_write(cmd)).await {
+            if let Err(e) = tokio::time::timeout(cfg.commit_timeout, raft.client_write(LogCommand::from(cmd))).await {
                 tracing::debug!(error = %e, "housekeeping entry not committed in time");
             }
         }

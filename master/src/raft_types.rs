@@ -34,9 +34,14 @@ impl fmt::Display for MasterNode {
 pub enum Command {
     /// A client mutation, applied at most once per (`session`, `seq`).
     Client { session: u64, seq: u64, first_incomplete: u64, now: Timestamp, creds: Creds, op: WriteOp },
-    /// Open a client session with the permissions its export rule granted; the outcome
-    /// carries its id.
-    OpenSession { now: Timestamp, info: String, access: crate::access::SessionAccess },
+    /// Open a client session with the permissions its export rule granted, bound to `secret`
+    /// (random, from the leader); the outcome carries its id and the secret.
+    OpenSession {
+        now: Timestamp,
+        info: String,
+        access: crate::access::SessionAccess,
+        secret: [u8; proto::client::SESSION_SECRET_LEN],
+    },
     /// Close a session and release its open files.
     CloseSession { session: u64, now: Timestamp },
     /// Drop sessions idle since before `older_than` (releasing their open files).
@@ -109,7 +114,7 @@ pub enum CommandOutcome {
 openraft::declare_raft_types!(
     /// Types of the metadata Raft group.
     pub TypeConfig:
-        D = Command,
+        D = crate::log_format::LogCommand,
         R = CommandOutcome,
         NodeId = u64,
         Node = MasterNode,

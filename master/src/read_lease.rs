@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use proto::client::ResponseBody;
 
-use crate::client_server::ensure_leader;
+use crate::raft_api::ensure_leader;
 use crate::raft_types::Raft;
 
 /// Share of `election_timeout_max` a proof of leadership covers.

@@ -10,18 +10,42 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use raft_store::SnapshotFiles;
 
 use crate::error::MasterError;
+use crate::log_format::{foreign_entry_error, LogCommand, PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC};
 use crate::raft_types::{CommandOutcome, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::state::MetaState;
 
-/// Encode the whole state for a snapshot. No size cap: a namespace of millions of inodes is
-/// far larger than one network frame (snapshots travel in chunks).
+/// Encode the whole state for a snapshot: [`SNAPSHOT_MAGIC`], the [`SNAPSHOT_FORMAT`] (two
+/// bytes, big-endian), then the state. No size cap: a namespace of millions of inodes is far
+/// larger than one network frame (snapshots travel in chunks).
 pub fn encode_state(st: &MetaState) -> Result<Vec<u8>, raft_store::StoreError> {
-    raft_store::codec::encode("metadata snapshot", st)
+    let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 2);
+    out.extend_from_slice(&SNAPSHOT_MAGIC);
+    out.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
+    out.extend_from_slice(&raft_store::codec::encode("metadata snapshot", st)?);
+    Ok(out)
 }
 
 /// Decode a snapshot; corrupt bytes are an error, never a panic or an unbounded allocation.
+/// A snapshot of another format (or from before formats) is refused with an error naming it.
 pub fn decode_state(data: &[u8]) -> Result<MetaState, raft_store::StoreError> {
-    raft_store::codec::decode("metadata snapshot", data)
+    let what = "metadata snapshot";
+    let Some(body) = data.strip_prefix(&SNAPSHOT_MAGIC) else {
+        return Err(raft_store::StoreError::corrupt(what, format!("no format header: {PRE_FORMAT_HELP}")));
+    };
+    let (format, body) = match body {
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+        _ => return Err(raft_store::StoreError::corrupt(what, "cut short in its format header")),
+    };
+    if format != SNAPSHOT_FORMAT {
+        return Err(raft_store::StoreError::corrupt(
+            what,
+            format!(
+                "format {format}, and this mfsmaster reads format {SNAPSHOT_FORMAT}: it was written by another \
+                 RaftMFS version; run the version that wrote it"
+            ),
+        ));
+    }
+    raft_store::codec::decode(what, body)
 }
 
 /// The state shared between the Raft state machine (writer) and the client read path.
@@ -132,10 +156,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut st = self.inner.state.write();
         let mut out = Vec::new();
         for entry in entries {
+            let prev_applied = st.last_applied;
             st.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => out.push(CommandOutcome::Result(Ok(proto::client::Reply::Done))),
-                EntryPayload::Normal(cmd) => out.push(st.apply(&cmd)),
+                EntryPayload::Normal(LogCommand::Known(cmd)) => out.push(st.apply(&cmd)),
+                EntryPayload::Normal(LogCommand::Foreign { format, .. }) => {
+                    // Not applied, and nothing after it: the state stays at the entry before.
+                    st.last_applied = prev_applied;
+                    let msg = foreign_entry_error(format);
+                    tracing::error!(index = entry.log_id.index, "{msg}");
+                    return Err(sm_err(msg, "apply"));
+                }
                 EntryPayload::Membership(m) => {
                     st.membership = StoredMembership::new(Some(entry.log_id), m);
                     out.push(CommandOutcome::Result(Ok(proto::client::Reply::Done)));

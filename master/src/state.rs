@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use proto::client::{OpResult, ReadOp, Reply};
+use proto::client::{OpResult, ReadOp, Reply, SessionKey, SESSION_SECRET_LEN};
 use proto::meta::{Creds, FileType, Timestamp};
 use proto::Errno;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,8 @@ pub struct Session {
     pub first_incomplete: u64,
     /// What the export rule granted at open time; every leader enforces it.
     pub access: SessionAccess,
+    /// What every request of the session must carry besides its id (`SessionKey`).
+    pub secret: [u8; SESSION_SECRET_LEN],
 }
 
 /// Everything a snapshot holds.
@@ -95,7 +97,7 @@ impl MetaState {
                 CommandOutcome::Result(self.ns.add_chunk_holder(*id, *version, addr))
             }
             Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
-            Command::OpenSession { now, info, access } => {
+            Command::OpenSession { now, info, access, secret } => {
                 // The leader resolved the root folder; it may have gone since.
                 match self.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: access.root }) {
                     Ok(Reply::Attr(a)) if a.kind == FileType::Dir && a.nlink > 0 => {}
@@ -113,9 +115,10 @@ impl MetaState {
                         replies: BTreeMap::new(),
                         first_incomplete: 0,
                         access: access.clone(),
+                        secret: *secret,
                     },
                 );
-                CommandOutcome::Result(Ok(Reply::Session(id)))
+                CommandOutcome::Result(Ok(Reply::Session(SessionKey { id, secret: *secret })))
             }
             Command::CloseSession { session, now } => {
                 if self.sessions.remove(session).is_none() {
@@ -194,6 +197,12 @@ impl MetaState {
         self.sessions.get(&session).map(|s| &s.access)
     }
 
+    /// The permissions of the session `key` names, if it exists and `key` carries its secret:
+    /// the check every client request passes before anything is done for it.
+    pub fn access_of(&self, key: &SessionKey) -> Option<&SessionAccess> {
+        self.sessions.get(&key.id).filter(|s| key.secret_is(&s.secret)).map(|s| &s.access)
+    }
+
     fn readonly(&self, session: u64) -> bool {
         self.sessions.get(&session).is_some_and(|s| s.access.readonly)
     }
@@ -231,8 +240,8 @@ mod tests {
     }
 
     fn open_with(st: &mut MetaState, access: SessionAccess) -> u64 {
-        match st.apply(&Command::OpenSession { now: t(1), info: "test".into(), access }) {
-            CommandOutcome::Result(Ok(Reply::Session(id))) => id,
+        match st.apply(&Command::OpenSession { now: t(1), info: "test".into(), access, secret: [7; 16] }) {
+            CommandOutcome::Result(Ok(Reply::Session(key))) => key.id,
             other => panic!("{other:?}"),
         }
     }
@@ -395,9 +404,21 @@ mod tests {
     fn a_session_rooted_at_a_missing_folder_is_not_opened() {
         let mut st = MetaState::new();
         let access = SessionAccess { root: 99, ..SessionAccess::full() };
-        let r = st.apply(&Command::OpenSession { now: t(1), info: "x".into(), access });
+        let r = st.apply(&Command::OpenSession { now: t(1), info: "x".into(), access, secret: [1; 16] });
         assert_eq!(r, CommandOutcome::Result(Err(proto::Errno::ENOENT)));
         assert!(st.sessions.is_empty());
+    }
+
+    #[test]
+    fn a_session_is_named_by_its_id_and_its_secret() {
+        let mut st = MetaState::new();
+        let id = open(&mut st);
+        assert!(st.access_of(&SessionKey { id, secret: [7; 16] }).is_some());
+        assert!(st.access_of(&SessionKey { id, secret: [8; 16] }).is_none(), "wrong secret");
+        let mut almost = [7; 16];
+        almost[15] = 6;
+        assert!(st.access_of(&SessionKey { id, secret: almost }).is_none(), "one byte off");
+        assert!(st.access_of(&SessionKey { id: id + 1, secret: [7; 16] }).is_none(), "another id");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use master::config::MasterConfig;
 use master::node::Master;
-use proto::client::{ChunkLocation, ReadOp, Reply, RequestBody, ResponseBody, WriteOp, PROTOCOL_VERSION};
+use proto::client::{ChunkLocation, ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, PROTOCOL_VERSION};
 use proto::cs::{ChunkReport, CsCommand, CsToMaster, MasterToCs, SpaceReport};
 use proto::meta::{Creds, CHUNK_SIZE, ROOT_INODE};
 use proto::rpc::RpcConn;
@@ -82,7 +82,7 @@ impl FakeCs {
     }
 }
 
-async fn client(master: &Master) -> (Arc<Client>, u64) {
+async fn client(master: &Master) -> (Arc<Client>, SessionKey) {
     let c = Client::connect(&master.cfg.client_listen, WAIT).await.unwrap();
     let body = RequestBody::OpenSession {
         info: "test".into(),
@@ -98,7 +98,7 @@ async fn client(master: &Master) -> (Arc<Client>, u64) {
     }
 }
 
-async fn write(c: &Client, session: u64, seq: u64, op: WriteOp) -> ResponseBody {
+async fn write(c: &Client, session: SessionKey, seq: u64, op: WriteOp) -> ResponseBody {
     let body = RequestBody::Write { session, seq, first_incomplete: seq, creds: Creds::root(), op };
     c.call(body, WAIT).await.unwrap()
 }

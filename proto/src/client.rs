@@ -22,11 +22,43 @@
 use serde::{Deserialize, Serialize};
 
 use crate::errno::Errno;
-use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode};
+use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode, CHUNK_SIZE, MAX_FILE_SIZE};
 
 /// Version of this protocol; a master refuses a client with another version.
 /// 2: export checks (challenge, subfolder, password) and the session on reads.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: sessions named by id and secret ([`SessionKey`]); paged `FileChunks`.
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// Bytes of a session secret.
+pub const SESSION_SECRET_LEN: usize = 16;
+
+/// How a request names its session: the id the leader handed out at open, and the secret that
+/// came with it. Ids are sequential and easy to guess; the secret (random, from the leader that
+/// opened the session, kept in the replicated session record) is what proves the request comes
+/// from the client that opened it. A wrong secret is refused like an unknown session.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionKey {
+    pub id: u64,
+    pub secret: [u8; SESSION_SECRET_LEN],
+}
+
+impl std::fmt::Debug for SessionKey {
+    /// The id only: a secret never goes into logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session {}", self.id)
+    }
+}
+
+impl SessionKey {
+    /// True when `secret` is this key's secret, compared in constant time (no early exit a
+    /// network timer could measure).
+    pub fn secret_is(&self, secret: &[u8; SESSION_SECRET_LEN]) -> bool {
+        self.secret.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+/// Most chunks one `FileChunks` answer lists (a file may have 2^31).
+pub const FILE_CHUNKS_PAGE: usize = 4096;
 
 /// Length of the random challenge a master sends before a password check.
 pub const CHALLENGE_LEN: usize = 32;
@@ -68,7 +100,7 @@ pub enum RequestBody {
     /// which the master remembers for this connection until the next `OpenSession` on it.
     Challenge,
     /// Open a new session under the export rule that matches the client's address, `subfolder`
-    /// and password. Answered with [`Reply::Session`] once committed, or `Refused` with the
+    /// and password. Answered with [`Reply::Session`] (id and secret) once committed, or `Refused` with the
     /// reason ("access denied (wrong password)", ...).
     OpenSession {
         /// Free text for operators: host, mount point, tool name.
@@ -85,10 +117,10 @@ pub enum RequestBody {
         password: Option<[u8; 16]>,
     },
     /// Close a session: its open files are released. Answered with [`Reply::Done`].
-    CloseSession { session: u64 },
+    CloseSession { session: SessionKey },
     /// A mutation, exactly once per (`session`, `seq`).
     Write {
-        session: u64,
+        session: SessionKey,
         seq: u64,
         /// Lowest sequence number this session has not seen answered yet.
         first_incomplete: u64,
@@ -96,7 +128,7 @@ pub enum RequestBody {
         op: WriteOp,
     },
     /// A linearizable read, under the permissions of `session`.
-    Read { session: u64, creds: Creds, op: ReadOp },
+    Read { session: SessionKey, creds: Creds, op: ReadOp },
 }
 
 /// Mutations: each becomes one Raft log entry.
@@ -178,6 +210,19 @@ impl WriteOp {
         }
     }
 
+    /// Limits a request must respect before a leader proposes it: what the state machine
+    /// would refuse anyway, refused before it costs a log entry on every master (a file size
+    /// past [`MAX_FILE_SIZE`] is EFBIG, as the namespace answers).
+    pub fn check_bounds(&self) -> Result<(), Errno> {
+        let size_ok = |size: u64| if size > MAX_FILE_SIZE { Err(Errno::EFBIG) } else { Ok(()) };
+        match self {
+            WriteOp::SetAttr { set, .. } => set.size.map_or(Ok(()), size_ok),
+            WriteOp::WriteEnd { size, .. } => size_ok(*size),
+            WriteOp::ChunkWrite { index, .. } => size_ok(u64::from(*index) * CHUNK_SIZE + 1),
+            _ => Ok(()),
+        }
+    }
+
     /// True when the operation may change the file system: refused (EROFS) in a read-only
     /// session. `Release` only drops an open reference; `Open` changes nothing unless it asks
     /// for write access or truncation.
@@ -214,9 +259,11 @@ pub enum ReadOp {
     /// (chunk id 0 = a hole, read as zeros). Needs read permission (or an open reference).
     /// Reply: [`Reply::Chunk`].
     ChunkRead { ino: Ino, index: u32 },
-    /// Every chunk of a file with its copies, for `mfsfileinfo`/`mfscheckfile`.
+    /// The chunks of a file that exist (holes left out), from chunk index `from` on, at most
+    /// [`FILE_CHUNKS_PAGE`] of them, with their copies: for `mfsfileinfo`/`mfscheckfile`. A
+    /// full page means there may be more: ask again from the last index + 1.
     /// Reply: [`Reply::Chunks`].
-    FileChunks { ino: Ino },
+    FileChunks { ino: Ino, from: u32 },
     /// A hash of the whole replicated namespace and the log index it reflects, for checking
     /// that replicas agree. Reply: [`Reply::Digest`].
     Digest,
@@ -253,7 +300,8 @@ pub enum Reply {
     Names(Vec<Vec<u8>>),
     StatFs(StatFs),
     Count(u64),
-    Session(u64),
+    /// A new session: its id and secret, for every later request of it.
+    Session(SessionKey),
     /// The random bytes of a password challenge ([`CHALLENGE_LEN`] of them).
     Challenge(Vec<u8>),
     Chunk(ChunkLocation),
@@ -302,7 +350,8 @@ pub enum ResponseBody {
     /// This master leads but could not commit or confirm leadership in time (no quorum).
     /// The operation may still commit later; retry with the same session and sequence number.
     Unavailable { reason: String },
-    /// The session is unknown (expired or never opened): open a new one.
+    /// The session is unknown (expired, never opened, or named with the wrong secret): open a
+    /// new one.
     SessionUnknown,
     /// The request was malformed or not allowed (a protocol version mismatch, or no export
     /// rule lets this client open the session: `reason` says why, for the user).

@@ -70,7 +70,7 @@ impl StoreError {
     }
 
     /// Shorthand for [`StoreError::Corrupt`].
-    pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> Self {
         StoreError::Corrupt { what: what.into(), reason: reason.into() }
     }
 

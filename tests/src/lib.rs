@@ -94,6 +94,13 @@ impl MasterProc {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+    /// The exit status once the process has ended by itself (reaped here), `None` while it
+    /// runs or when it was never started.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
 }
 
 /// One chunkserver process of a test cluster.

@@ -63,7 +63,9 @@ fn chunkserver_killed_mid_write_then_goal_restored() {
     assert_eq!(Sha256::digest(&back), Sha256::digest(&data[..]), "file read back differently");
     let dead = cluster.chunkservers[victim].data_addr();
     wait_for(Duration::from_secs(120), "goal 2 restored on the surviving chunkservers", || {
-        let Ok(Reply::Chunks(chunks)) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino })) else { return None };
+        let Ok(Reply::Chunks(chunks)) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino, from: 0 })) else {
+            return None;
+        };
         chunks.iter().all(|c| c.servers.len() == 2 && !c.servers.contains(&dead)).then_some(())
     });
     let back = rt.block_on(io.read_file(&cr, ino)).unwrap();

@@ -33,7 +33,8 @@ fn flipped_byte_is_detected_served_around_and_repaired() {
     let mut data = vec![0u8; 3 << 20];
     rand::thread_rng().fill_bytes(&mut data);
     let attr = rt.block_on(io.write_file(&cr, ROOT_INODE, b"victim", &data, 1 << 20)).unwrap();
-    let Reply::Chunks(chunks) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })).unwrap() else {
+    let Reply::Chunks(chunks) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino, from: 0 })).unwrap()
+    else {
         panic!()
     };
     let chunk = chunks[0].clone();
@@ -70,7 +71,7 @@ fn flipped_byte_is_detected_served_around_and_repaired() {
     assert!(log.to_lowercase().contains("crc"), "chunkserver log should report the CRC error:\n{log}");
     // ...and the bad copy is replaced: two valid copies again, each serving correct bytes.
     wait_for(Duration::from_secs(60), "the damaged copy replaced", || {
-        let Ok(Reply::Chunks(c)) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })) else {
+        let Ok(Reply::Chunks(c)) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino, from: 0 })) else {
             return None;
         };
         let c = &c[0];

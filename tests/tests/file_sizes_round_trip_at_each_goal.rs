@@ -38,7 +38,7 @@ fn files_of_every_size_round_trip_at_goal_1_2_3() {
             let back = rt.block_on(io.read_file(&cr, attr.ino)).unwrap();
             assert_eq!(sha(&back), sha(data), "{name} at goal {goal} read back differently");
             // Chunk files on disk: `goal` copies of every chunk, on distinct servers.
-            let chunks = match rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })).unwrap() {
+            let chunks = match rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino, from: 0 })).unwrap() {
                 Reply::Chunks(c) => c,
                 other => panic!("{other:?}"),
             };

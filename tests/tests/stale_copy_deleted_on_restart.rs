@@ -16,7 +16,8 @@ fn restarted_chunkserver_with_old_version_loses_its_stale_copy() {
     let cr = Creds::root();
     rt.block_on(io.meta.write(&cr, WriteOp::SetGoal { ino: ROOT_INODE, goal: 2, recursive: false })).unwrap();
     let attr = rt.block_on(io.write_file(&cr, ROOT_INODE, b"f", &vec![7u8; 1 << 20], 1 << 20)).unwrap();
-    let Reply::Chunks(c) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })).unwrap() else {
+    let Reply::Chunks(c) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino, from: 0 })).unwrap()
+    else {
         panic!()
     };
     let (id, old_version) = (c[0].chunk_id, c[0].version);
@@ -25,7 +26,8 @@ fn restarted_chunkserver_with_old_version_loses_its_stale_copy() {
     // Overwrite while it is down: the version moves on without it.
     rt.block_on(io.write(&cr, attr.ino, 0, &[9u8; 4096])).unwrap();
     rt.block_on(io.fsync(&cr, attr.ino)).unwrap();
-    let Reply::Chunks(c) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino })).unwrap() else {
+    let Reply::Chunks(c) = rt.block_on(io.meta.read(&cr, ReadOp::FileChunks { ino: attr.ino, from: 0 })).unwrap()
+    else {
         panic!()
     };
     assert!(c[0].version > old_version);

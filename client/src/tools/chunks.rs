@@ -1,9 +1,9 @@
 //! `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`: chunks and their copies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use proto::client::{ChunkLocation, ReadOp, Reply};
+use proto::client::{ChunkLocation, ReadOp, Reply, FILE_CHUNKS_PAGE};
 use proto::meta::{Creds, FileType, Ino, CHUNK_SIZE};
 
 use super::mount_session::Sessions;
@@ -16,10 +16,22 @@ use crate::master_client::MasterClient;
 /// Block size of chunk data on a chunkserver (for `size` in `mfsdirinfo`).
 const BLOCK: u64 = 64 << 10;
 
+/// Every chunk of a file that exists, page by page.
 async fn file_chunks(client: &MasterClient, creds: &Creds, ino: Ino) -> Result<Vec<ChunkLocation>, ClientError> {
-    match client.read(creds, ReadOp::FileChunks { ino }).await? {
-        Reply::Chunks(c) => Ok(c),
-        other => Err(ClientError::Protocol(format!("file chunks answered {other:?}"))),
+    let mut all: Vec<ChunkLocation> = Vec::new();
+    let mut from = 0u32;
+    loop {
+        let page = match client.read(creds, ReadOp::FileChunks { ino, from }).await? {
+            Reply::Chunks(c) => c,
+            other => return Err(ClientError::Protocol(format!("file chunks answered {other:?}"))),
+        };
+        let full = page.len() >= FILE_CHUNKS_PAGE;
+        let next = page.last().and_then(|c| c.index.checked_add(1));
+        all.extend(page);
+        match next {
+            Some(n) if full => from = n,
+            _ => return Ok(all),
+        }
     }
 }
 
@@ -33,29 +45,37 @@ fn sorted_copies(servers: &[String]) -> Vec<String> {
     v
 }
 
+/// Runs of empty chunks up to this long print one line per chunk, as MooseFS prints them;
+/// longer runs (a sparse file of terabytes) print as one line.
+const EMPTY_RUN_LINES: u64 = 16;
+
 /// The `mfsfileinfo` text of one file of `size` bytes.
 pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String {
     let mut out = format!("{path}:\n");
-    let by_index: HashMap<u32, &ChunkLocation> = chunks.iter().map(|c| (c.index, c)).collect();
+    let mut chunks: Vec<&ChunkLocation> = chunks.iter().filter(|c| c.chunk_id != 0).collect();
+    chunks.sort_by_key(|c| c.index);
     let count = size.div_ceil(CHUNK_SIZE);
-    for index in 0..count {
-        let index = index as u32;
-        match by_index.get(&index).filter(|c| c.chunk_id != 0) {
-            None => out.push_str(&format!("\tchunk {index}: empty\n")),
-            Some(c) => {
-                out.push_str(&format!(
-                    "\tchunk {index}: {:016X}_{:08X} / (id:{} ver:{})\n",
-                    c.chunk_id, c.version, c.chunk_id, c.version
-                ));
-                if c.servers.is_empty() {
-                    out.push_str("\t\tno valid copies !!!\n");
-                }
-                for (i, s) in sorted_copies(&c.servers).iter().enumerate() {
-                    out.push_str(&format!("\t\tcopy {}: {s}\n", i + 1));
-                }
-            }
+    let holes = |out: &mut String, from: u64, to: u64| match to.saturating_sub(from) {
+        0 => {}
+        n if n <= EMPTY_RUN_LINES => (from..to).for_each(|i| out.push_str(&format!("\tchunk {i}: empty\n"))),
+        _ => out.push_str(&format!("\tchunks {from}..{}: empty\n", to - 1)),
+    };
+    let mut next = 0u64;
+    for c in chunks.into_iter().take_while(|c| u64::from(c.index) < count) {
+        holes(&mut out, next, u64::from(c.index));
+        next = u64::from(c.index) + 1;
+        out.push_str(&format!(
+            "\tchunk {}: {:016X}_{:08X} / (id:{} ver:{})\n",
+            c.index, c.chunk_id, c.version, c.chunk_id, c.version
+        ));
+        if c.servers.is_empty() {
+            out.push_str("\t\tno valid copies !!!\n");
+        }
+        for (i, s) in sorted_copies(&c.servers).iter().enumerate() {
+            out.push_str(&format!("\t\tcopy {}: {s}\n", i + 1));
         }
     }
+    holes(&mut out, next, count);
     out
 }
 
@@ -247,6 +267,26 @@ mod tests {
              no valid copies !!!\n"
         );
         assert_eq!(fileinfo_text("e", 0, &[]), "e:\n");
+    }
+
+    #[test]
+    fn fileinfo_of_a_huge_sparse_file_is_short() {
+        let last = (1u64 << 31) - 1;
+        let chunks = vec![loc(0, 1, &["a:1"]), loc(last as u32, 2, &["a:1"])];
+        let t = fileinfo_text("s", (last + 1) * CHUNK_SIZE, &chunks);
+        assert_eq!(
+            t,
+            format!(
+                "s:\n\tchunk 0: 0000000000000001_00000001 / (id:1 ver:1)\n\t\tcopy 1: a:1\n\tchunks 1..{}: empty\n\t\
+                 chunk {last}: 0000000000000002_00000001 / (id:2 ver:1)\n\t\tcopy 1: a:1\n",
+                last - 1
+            )
+        );
+        // A trailing run of holes.
+        assert_eq!(
+            fileinfo_text("t", 3 * CHUNK_SIZE, &[]),
+            "t:\n\tchunk 0: empty\n\tchunk 1: empty\n\tchunk 2: empty\n"
+        );
     }
 
     #[test]

@@ -52,6 +52,11 @@ fn run_foreground(cfg: MasterConfig, path: PathBuf) -> anyhow::Result<()> {
         let mut hup = signal(SignalKind::hangup())?;
         loop {
             tokio::select! {
+                reason = master.fatal() => {
+                    tracing::error!(%reason, "raft stopped: mfsmaster exits");
+                    master.shutdown().await;
+                    anyhow::bail!("raft stopped: {reason}");
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {

@@ -23,11 +23,11 @@ use proto::cs::{CsCommand, CsError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::client_server::propose;
 use crate::config::MasterConfig;
 use crate::error::CsCallError;
 use crate::metrics::Metrics;
 use crate::namespace::ChunkMeta;
+use crate::raft_api::propose;
 use crate::raft_types::{Command, Raft};
 use crate::sm_store::SharedState;
 use registry::{is_valid, Registry, ServerStatus};
@@ -122,7 +122,7 @@ impl ChunkService {
         if self.caught_up() {
             return Ok(());
         }
-        crate::client_server::ensure_leader(&self.raft, self.cfg.commit_timeout).await?;
+        crate::raft_api::ensure_leader(&self.raft, self.cfg.commit_timeout).await?;
         if self.caught_up() {
             Ok(())
         } else {

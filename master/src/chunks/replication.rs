@@ -23,8 +23,8 @@ use proto::cs::CsCommand;
 use super::placement::{self, Candidate};
 use super::registry::{is_valid, Copy};
 use super::{join_all, ChunkService};
-use crate::client_server::propose;
 use crate::namespace::ChunkMeta;
+use crate::raft_api::propose;
 use crate::raft_types::{Command, CommandOutcome};
 
 /// Chunks opened for writing less than this ago are not replicated or trimmed: the writer

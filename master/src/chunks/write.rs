@@ -20,9 +20,9 @@ use proto::Errno;
 use tokio::sync::OwnedMutexGuard;
 
 use super::{join_all, placement, ChunkService};
-use crate::client_server::{outcome_body, propose};
 use crate::error::CsCallError;
 use crate::namespace::{ChunkMeta, ChunkSlot};
+use crate::raft_api::{outcome_body, propose};
 use crate::raft_types::{Command, CommandOutcome};
 
 /// For this long after becoming leader, a chunk without a registered valid copy answers

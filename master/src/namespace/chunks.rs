@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use proto::client::{ChunkLocation, OpResult, Reply};
+use proto::client::{ChunkLocation, OpResult, Reply, FILE_CHUNKS_PAGE};
 use proto::meta::{Creds, Ino, CHUNK_SIZE, MAX_FILE_SIZE};
 use proto::Errno;
 
@@ -70,7 +70,7 @@ impl Namespace {
     /// The chunk id at `index` of a file (0 for a hole).
     fn chunk_at(inode: &Inode, index: u32) -> u64 {
         match &inode.body {
-            Body::File { chunks } => chunks.get(index as usize).copied().unwrap_or(0),
+            Body::File { chunks } => chunks.get(index),
             _ => 0,
         }
     }
@@ -112,7 +112,7 @@ impl Namespace {
         let mut goals: BTreeMap<u64, u8> = BTreeMap::new();
         for inode in self.inodes.values() {
             if let Body::File { chunks } = &inode.body {
-                for &id in chunks.iter().filter(|&&id| id != 0) {
+                for (_, id) in chunks.iter() {
                     let g = goals.entry(id).or_insert(0);
                     *g = (*g).max(inode.goal);
                 }
@@ -153,13 +153,9 @@ impl Namespace {
                 if id == 0 || self.chunks.contains_key(&id) {
                     return Err(Errno::EINVAL);
                 }
-                let idx = index as usize;
                 self.with_inode(ino, |i| {
                     if let Body::File { chunks } = &mut i.body {
-                        if chunks.len() <= idx {
-                            chunks.resize(idx + 1, 0);
-                        }
-                        chunks[idx] = id;
+                        chunks.set(index, id);
                     }
                 });
                 self.chunks.insert(id, ChunkMeta { version: 1, holders: sorted });
@@ -265,15 +261,20 @@ impl Namespace {
         Ok(Reply::Chunk(self.location(inode, index)))
     }
 
-    /// Every chunk index of `ino` up to its last chunk, holes included, as
-    /// [`Namespace::chunk_read`]. Needs only that the file exists (as `mfsfileinfo`).
-    pub(super) fn file_chunks(&self, ino: Ino) -> OpResult {
+    /// The chunks of `ino` that exist, from index `from` on, at most [`FILE_CHUNKS_PAGE`], as
+    /// [`Namespace::chunk_read`] answers each. Needs only that the file exists (as
+    /// `mfsfileinfo`).
+    pub(super) fn file_chunks(&self, ino: Ino, from: u32) -> OpResult {
         let inode = self.regular_file(ino)?;
-        let n = match &inode.body {
-            Body::File { chunks } => chunks.len(),
-            _ => 0,
+        let locs = match &inode.body {
+            Body::File { chunks } => chunks
+                .iter()
+                .filter(|&(i, _)| i >= from)
+                .take(FILE_CHUNKS_PAGE)
+                .map(|(i, _)| self.location(inode, i))
+                .collect(),
+            _ => Vec::new(),
         };
-        let locs = (0..n).filter_map(|i| u32::try_from(i).ok()).map(|i| self.location(inode, i)).collect();
         Ok(Reply::Chunks(locs))
     }
 

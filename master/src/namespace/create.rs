@@ -6,6 +6,7 @@ use proto::client::{OpResult, Reply};
 use proto::meta::{Attr, Creds, FileType, Ino, Timestamp};
 use proto::Errno;
 
+use super::chunk_list::ChunkList;
 use super::dir::Dir;
 use super::inode::{Body, Inode};
 use super::perm::{self, S_ISGID, S_IXGRP, W, X};
@@ -27,7 +28,7 @@ impl Namespace {
     ) -> OpResult {
         let kind = FileType::from_mode(mode).ok_or(Errno::EINVAL)?;
         let body = match kind {
-            FileType::File => Body::File { chunks: Vec::new() },
+            FileType::File => Body::File { chunks: ChunkList::default() },
             // Directories come from mkdir, symlinks from symlink.
             FileType::Dir | FileType::Symlink => return Err(Errno::EINVAL),
             kind => Body::Special { kind },
@@ -72,7 +73,7 @@ impl Namespace {
         }
         let p = self.inode(parent)?;
         perm::check(creds, p, W | X)?;
-        let inode = new_inode(ctx, p, mode & !umask & 0o7777, Body::File { chunks: Vec::new() });
+        let inode = new_inode(ctx, p, mode & !umask & 0o7777, Body::File { chunks: ChunkList::default() });
         let attr = self.add_child(ctx.now, parent, name, inode);
         self.add_open_ref(ctx.session, attr.ino);
         Ok(Reply::Entry(attr))
@@ -187,6 +188,8 @@ fn new_inode(ctx: &OpContext, parent: &Inode, perm: u32, body: Body) -> Inode {
         goal: parent.goal,
         trash_time: parent.trash_time,
         xattrs: BTreeMap::new(),
+        // Set when the first name is added (`dir_insert`).
+        parent: 0,
         body,
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use proto::meta::{Attr, FileType, Ino, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::chunk_list::ChunkList;
 use super::dir::Dir;
 
 /// One inode: attributes shared by every kind, and what only its kind holds.
@@ -29,6 +30,11 @@ pub struct Inode {
     pub trash_time: u32,
     /// Extended attributes, name → value.
     pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// For a non-directory: a directory holding one of its names, 0 when it has none (in the
+    /// trash, or open after its last unlink). The directories of its other names (hard links)
+    /// are in `Namespace::extra_parents`. A directory's parent is in its `Dir`. Lets a session
+    /// confined to a subfolder be refused an inode outside it, by number too.
+    pub parent: Ino,
     /// What only this kind of inode holds.
     pub body: Body,
 }
@@ -38,9 +44,8 @@ pub struct Inode {
 pub enum Body {
     /// A directory and its entries.
     Dir(Dir),
-    /// A regular file: the chunk id of each 64 MiB index, 0 for a hole. Indexes past the end
-    /// of the vector are holes too.
-    File { chunks: Vec<u64> },
+    /// A regular file: the chunk id of each 64 MiB index that has one (others are holes).
+    File { chunks: ChunkList },
     /// A symbolic link and the path it points to.
     Symlink { target: Vec<u8> },
     /// A fifo, socket or device node: attributes only. `kind` is never `File`, `Dir` or

@@ -19,6 +19,7 @@
 //! ([`create`], [`remove`], [`rename`], [`setattr`], [`goal`], [`xattr`], [`open`],
 //! [`read`], [`chunks`]) and [`trash`] for what happens to an inode whose last name is gone.
 
+mod chunk_list;
 mod chunks;
 mod create;
 mod dir;
@@ -94,6 +95,9 @@ pub struct Namespace {
     trash_by_expiry: BTreeSet<(Timestamp, Ino)>,
     /// Inodes without a name that stay because a session still has them open.
     sustained: BTreeSet<Ino>,
+    /// The directories of a hard-linked non-directory's names beyond `Inode::parent`, one
+    /// entry per name (a directory holding two names of it appears twice).
+    extra_parents: BTreeMap<Ino, Vec<Ino>>,
     /// Open references: (session, inode) → how many opens the session has not released.
     open_refs: BTreeMap<(u64, Ino), u32>,
     /// Total open references per inode over all sessions (an index of `open_refs`).
@@ -119,6 +123,7 @@ impl Namespace {
             goal: DEFAULT_GOAL,
             trash_time: DEFAULT_TRASH_TIME,
             xattrs: BTreeMap::new(),
+            parent: 0,
             body: Body::Dir(Dir::new(ROOT_INODE, Vec::new())),
         };
         Namespace {
@@ -130,6 +135,7 @@ impl Namespace {
             trash: BTreeMap::new(),
             trash_by_expiry: BTreeSet::new(),
             sustained: BTreeSet::new(),
+            extra_parents: BTreeMap::new(),
             open_refs: BTreeMap::new(),
             open_by_inode: BTreeMap::new(),
         }
@@ -180,7 +186,7 @@ impl Namespace {
             ReadOp::StatFs => self.statfs(),
             ReadOp::Access { ino, mask } => self.access(creds, *ino, *mask),
             ReadOp::ChunkRead { ino, index } => self.chunk_read(creds, *ino, *index),
-            ReadOp::FileChunks { ino } => self.file_chunks(*ino),
+            ReadOp::FileChunks { ino, from } => self.file_chunks(*ino, *from),
             ReadOp::Digest => Err(Errno::ENOSYS),
         }
     }
@@ -204,6 +210,11 @@ impl Namespace {
     }
 
     /// Number of inodes, including those in the trash and sustained ones.
+    /// True when inode `ino` exists (named, in the trash, or open after its last unlink).
+    pub fn exists(&self, ino: Ino) -> bool {
+        self.inodes.contains_key(&ino)
+    }
+
     pub fn inode_count(&self) -> u64 {
         self.inodes.len() as u64
     }

@@ -90,7 +90,7 @@ impl Namespace {
     }
 
     /// True when `session` has `ino` open.
-    pub(super) fn session_has_open(&self, session: u64, ino: Ino) -> bool {
+    pub fn session_has_open(&self, session: u64, ino: Ino) -> bool {
         self.open_refs.contains_key(&(session, ino))
     }
 

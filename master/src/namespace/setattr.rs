@@ -132,10 +132,7 @@ impl Namespace {
         self.with_inode(ino, |i| {
             i.size = size;
             if let Body::File { chunks } = &mut i.body {
-                let keep = usize::try_from(size.div_ceil(CHUNK_SIZE)).unwrap_or(usize::MAX);
-                if chunks.len() > keep {
-                    freed = chunks.split_off(keep);
-                }
+                freed = chunks.truncate(size.div_ceil(CHUNK_SIZE));
             }
         });
         self.forget_chunks(freed);

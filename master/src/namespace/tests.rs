@@ -19,6 +19,7 @@ use proto::meta::{
 };
 use proto::Errno;
 
+pub use super::chunk_list::ChunkList;
 pub use super::inode::{Body, ChunkMeta};
 pub use super::{Namespace, OpContext};
 
@@ -268,7 +269,7 @@ impl Fs {
             self.ns.chunks.insert(id, ChunkMeta { version: 1, holders: Vec::new() });
         }
         match &mut self.ns.inodes.get_mut(&ino).unwrap().body {
-            Body::File { chunks } => *chunks = ids.to_vec(),
+            Body::File { chunks } => *chunks = ChunkList::from_ids(ids),
             other => panic!("not a file: {other:?}"),
         }
     }
@@ -276,7 +277,14 @@ impl Fs {
     /// The chunk ids of regular file `ino`.
     pub fn chunks_of(&self, ino: Ino) -> Vec<u64> {
         match &self.ns.inodes[&ino].body {
-            Body::File { chunks } => chunks.clone(),
+            Body::File { chunks } => {
+                let mut ids = Vec::new();
+                for (i, id) in chunks.iter() {
+                    ids.resize(i as usize, 0);
+                    ids.push(id);
+                }
+                ids
+            }
             other => panic!("not a file: {other:?}"),
         }
     }

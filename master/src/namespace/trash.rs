@@ -60,7 +60,7 @@ impl Namespace {
             return;
         };
         if let Body::File { chunks } = inode.body {
-            self.forget_chunks(chunks);
+            self.forget_chunks(chunks.into_ids());
         }
         if let Some(e) = self.trash.remove(&ino) {
             self.trash_by_expiry.remove(&(e.expires, ino));

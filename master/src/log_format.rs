@@ -1,0 +1,157 @@
+//! The format version of log entries and snapshots: the first step of rolling upgrades.
+//!
+//! Every log entry's payload is stored and shipped as `(format, bytes)`: the [`LOG_FORMAT`]
+//! the writer used, then the encoded [`Command`]. A master reads the format before the bytes,
+//! so an entry written by a newer RaftMFS is stored and passed on intact ([`LogCommand::Foreign`])
+//! but never applied: applying it stops this master with an error that names both formats,
+//! instead of misreading bytes whose meaning changed. Snapshots (the encoded state) start with
+//! [`SNAPSHOT_MAGIC`] and [`SNAPSHOT_FORMAT`] for the same reason.
+//!
+//! Formats are numbered from 1000 up. In bincode's varint encoding a format ≥ 251 starts with
+//! the byte 0xFB, while an entry written before formats existed started with its command's
+//! variant index (below 16): such an entry is recognised and refused with an explanation
+//! rather than decoded as garbage.
+
+use std::fmt;
+
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::raft_types::Command;
+
+/// The log entry format this build writes, and the only one it applies.
+/// 1000: the first versioned format (session secrets, per-file sparse chunk tables).
+pub const LOG_FORMAT: u16 = 1000;
+
+/// Lowest format number: anything below was written before entries carried a format.
+pub const FIRST_FORMAT: u16 = 1000;
+
+/// The first bytes of an encoded snapshot.
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
+
+/// The snapshot (state encoding) format this build writes and reads.
+pub const SNAPSHOT_FORMAT: u16 = 1000;
+
+/// What a data folder written before formats existed needs, in every error about it.
+pub const PRE_FORMAT_HELP: &str = "it was written by a RaftMFS from before log and snapshot formats existed \
+     (before format 1000); this version cannot read it: start the new version on empty data folders and copy \
+     the files over through a mount of each cluster";
+
+/// One log entry's command, as stored in the Raft log and sent to followers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogCommand {
+    /// A command in this build's format.
+    Known(Command),
+    /// A command in a format this build does not know (written by a newer version): kept
+    /// byte for byte, never applied.
+    Foreign { format: u16, bytes: Vec<u8> },
+}
+
+impl From<Command> for LogCommand {
+    fn from(cmd: Command) -> Self {
+        LogCommand::Known(cmd)
+    }
+}
+
+impl fmt::Display for LogCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogCommand::Known(cmd) => fmt::Display::fmt(cmd, f),
+            LogCommand::Foreign { format, bytes } => write!(f, "entry of format {format} ({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// The error for an entry this master must not apply.
+pub fn foreign_entry_error(format: u16) -> String {
+    format!(
+        "a committed log entry has format {format}, and this mfsmaster reads format {LOG_FORMAT}: it was written \
+         by a newer RaftMFS. This master stops rather than misread it: upgrade it to the version the other \
+         masters run"
+    )
+}
+
+#[derive(Serialize)]
+struct Out<'a>(u16, #[serde(with = "proto::bytes")] &'a [u8]);
+
+/// The bytes of an entry, as a tuple element.
+struct Bytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        proto::bytes::deserialize(d).map(Bytes)
+    }
+}
+
+impl Serialize for LogCommand {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LogCommand::Known(cmd) => {
+                let bytes = raft_store::codec::encode("log command", cmd).map_err(serde::ser::Error::custom)?;
+                Out(LOG_FORMAT, &bytes).serialize(s)
+            }
+            LogCommand::Foreign { format, bytes } => Out(*format, bytes).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LogCommand {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_tuple(2, EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = LogCommand;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a log entry: format, then bytes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LogCommand, A::Error> {
+        // The format first: an entry from before formats is refused before its bytes are
+        // read as something they are not.
+        let format: u16 = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+        if format < FIRST_FORMAT {
+            return Err(A::Error::custom(format!("log entry without a format: {PRE_FORMAT_HELP}")));
+        }
+        let Bytes(bytes) = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+        if format != LOG_FORMAT {
+            return Ok(LogCommand::Foreign { format, bytes });
+        }
+        raft_store::codec::decode("log command", &bytes).map(LogCommand::Known).map_err(A::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::meta::Timestamp;
+
+    #[test]
+    fn a_command_round_trips_and_a_newer_format_is_kept_intact_but_not_decoded() {
+        let cmd = LogCommand::from(Command::PurgeTrash { now: Timestamp::new(5, 0) });
+        let bytes = raft_store::codec::encode("t", &cmd).unwrap();
+        assert_eq!(raft_store::codec::decode::<LogCommand>("t", &bytes).unwrap(), cmd);
+        // The same entry as a newer master would write it: format 1001, bytes this build
+        // cannot know the meaning of.
+        let newer = Out(1001, &[9, 9, 9]);
+        let raw = raft_store::codec::encode("t", &newer).unwrap();
+        let got: LogCommand = raft_store::codec::decode("t", &raw).unwrap();
+        assert_eq!(got, LogCommand::Foreign { format: 1001, bytes: vec![9, 9, 9] });
+        // Stored and shipped on unchanged.
+        assert_eq!(raft_store::codec::encode("t", &got).unwrap(), raw);
+        assert!(foreign_entry_error(1001).contains("format 1001"));
+    }
+
+    #[test]
+    fn an_entry_from_before_formats_is_refused_with_an_explanation() {
+        // Before formats, an entry was the bare command: its first byte is a variant index.
+        let old = raft_store::codec::encode("t", &Command::PurgeTrash { now: Timestamp::new(5, 0) }).unwrap();
+        assert!(old[0] < 16);
+        let err = raft_store::codec::decode::<LogCommand>("t", &old).unwrap_err().to_string();
+        assert!(err.contains("before log and snapshot formats existed"), "{err}");
+    }
+}

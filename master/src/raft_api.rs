@@ -1,0 +1,59 @@
+//! The Raft-facing calls every server of a master makes: propose a command and wait for its
+//! outcome, confirm leadership before a read, and turn Raft's answers into what a client is
+//! told (not leader: try X; no quorum).
+
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use proto::client::ResponseBody;
+
+use crate::log_format::LogCommand;
+use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
+
+/// The client address (9421) of the leader `leader`, or of the leader this master knows.
+pub(crate) fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<String> {
+    let m = raft.metrics().borrow().clone();
+    let id = leader.or(m.current_leader)?;
+    m.membership_config.membership().get_node(&id).map(|n: &MasterNode| n.client_addr.clone())
+}
+
+/// Propose `cmd` and wait (at most `timeout`) until it is committed and applied. Err: the
+/// answer for the client (not leader, no quorum).
+pub(crate) async fn propose(raft: &Raft, timeout: Duration, cmd: Command) -> Result<CommandOutcome, ResponseBody> {
+    match tokio::time::timeout(timeout, raft.client_write(LogCommand::from(cmd))).await {
+        Err(_) => Err(ResponseBody::Unavailable {
+            reason: format!("no quorum: the entry was not committed within {timeout:?}"),
+        }),
+        Ok(Ok(resp)) => Ok(resp.data),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
+            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
+        }),
+        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
+    }
+}
+
+/// The answer for an applied command's outcome.
+pub(crate) fn outcome_body(outcome: CommandOutcome) -> ResponseBody {
+    match outcome {
+        CommandOutcome::Result(r) => ResponseBody::Result(r),
+        CommandOutcome::SessionUnknown => ResponseBody::SessionUnknown,
+        CommandOutcome::Stale => {
+            ResponseBody::Refused { reason: "request below the session's acknowledged window (late duplicate)".into() }
+        }
+    }
+}
+
+/// Confirm leadership with a quorum and wait until this master applied everything committed
+/// before (at most `timeout`). Err: the answer for the client.
+pub(crate) async fn ensure_leader(raft: &Raft, timeout: Duration) -> Result<(), ResponseBody> {
+    match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
+        Err(_) => {
+            Err(ResponseBody::Unavailable { reason: format!("no quorum: leadership not confirmed within {timeout:?}") })
+        }
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
+            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
+        }),
+        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
