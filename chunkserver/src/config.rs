@@ -110,6 +110,8 @@ pub struct ChunkserverConfig {
     pub heartbeat: Duration,
     /// Log level of our crate (`LOG_LEVEL`), applied again on reload.
     pub log_level: String,
+    /// `AUTH_CODE`: the secret to prove to the masters, and that they must prove back.
+    pub auth_code: Option<String>,
 }
 
 impl ChunkserverConfig {
@@ -180,6 +182,7 @@ impl ChunkserverConfig {
             hdd_test_freq: (test_freq > 0).then(|| Duration::from_secs(test_freq)),
             heartbeat: Duration::from_millis(heartbeat),
             log_level: map.text("LOG_LEVEL").unwrap_or("info").to_string(),
+            auth_code: map.text("AUTH_CODE").filter(|c| !c.is_empty()).map(str::to_string),
         })
     }
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use proto::auth::{self, Direction};
 use proto::cs::{CsError, CsToMaster, MasterToCs};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -98,6 +99,8 @@ pub struct LinkConfig {
     pub http_host: Option<String>,
     pub data_port: u16,
     pub http_port: u16,
+    /// `AUTH_CODE`, proved to the master and asked of it.
+    pub auth_code: Option<String>,
 }
 
 /// How a session ended.
@@ -217,7 +220,11 @@ impl MasterLink {
         };
         space.load = self.load();
         let count = chunks.len();
-        let register = CsToMaster::Register { data_addr: data_addr.clone(), http_addr, space, chunks };
+        let proof = match self.hello(&out, &mut inbox).await {
+            Ok(p) => p,
+            Err(ending) => return ending,
+        };
+        let register = CsToMaster::Register { proof, data_addr: data_addr.clone(), http_addr, space, chunks };
         if out.send(register).await.is_err() {
             return Ending::Failed("connection closed before Register".into());
         }
@@ -225,6 +232,11 @@ impl MasterLink {
             Err(_) => return Ending::Failed(format!("no answer to Register within {:?}", self.cfg.timeout)),
             Ok(None) => return Ending::Failed("connection closed after Register".into()),
             Ok(Some(MasterToCs::NotLeader { leader })) => return Ending::Redirect(leader),
+            Ok(Some(MasterToCs::Refused { reason })) => {
+                self.metrics.master_refusals.inc();
+                return Ending::Failed(format!("registration refused by the master: {reason}"));
+            }
+            Ok(Some(MasterToCs::Hello { .. })) => return Ending::Failed("a second Hello".into()),
             Ok(Some(MasterToCs::Command { .. })) => return Ending::Failed("a command before Welcome".into()),
             Ok(Some(MasterToCs::Welcome { term })) => {
                 let seen = self.state.raise_term(term);
@@ -265,6 +277,8 @@ impl MasterLink {
                             self.metrics.term.set(self.state.term() as i64);
                         }
                         MasterToCs::NotLeader { leader } => return Ending::Redirect(leader),
+                        MasterToCs::Refused { reason } => return Ending::Lost(format!("refused: {reason}")),
+                        MasterToCs::Hello { .. } => return Ending::Lost("a Hello after registration".into()),
                         MasterToCs::Command { req_id, term, cmd } => self.dispatch(req_id, term, cmd, out.clone()),
                     }
                 }
@@ -289,6 +303,36 @@ impl MasterLink {
                 }
             }
         }
+    }
+
+    /// The nonce exchange before `Register`: the master must prove our `AUTH_CODE` when we
+    /// have one (so a stranger at a master's address cannot command our chunks); returns our
+    /// own proof for `Register`.
+    async fn hello(
+        &self,
+        out: &mpsc::Sender<CsToMaster>,
+        inbox: &mut mpsc::Receiver<MasterToCs>,
+    ) -> Result<Option<auth::Proof>, Ending> {
+        let nonce = auth::nonce();
+        if out.send(CsToMaster::Hello { nonce }).await.is_err() {
+            return Err(Ending::Failed("connection closed before Hello".into()));
+        }
+        let (master_nonce, master_proof) = match tokio::time::timeout(self.cfg.timeout, inbox.recv()).await {
+            Err(_) => return Err(Ending::Failed(format!("no answer to Hello within {:?}", self.cfg.timeout))),
+            Ok(None) => return Err(Ending::Failed("connection closed after Hello".into())),
+            Ok(Some(MasterToCs::Hello { nonce, proof })) => (nonce, proof),
+            Ok(Some(other)) => return Err(Ending::Failed(format!("expected Hello, got {other:?}"))),
+        };
+        let Some(code) = self.cfg.auth_code.as_deref() else { return Ok(None) };
+        let proven =
+            master_proof.is_some_and(|p| auth::verify(code, Direction::MasterToChunkserver, &nonce, &master_nonce, &p));
+        if !proven {
+            self.metrics.master_refusals.inc();
+            return Err(Ending::Failed(
+                "the master did not prove our AUTH_CODE (no code there, or another one): not registering".into(),
+            ));
+        }
+        Ok(Some(auth::prove(code, Direction::ChunkserverToMaster, &master_nonce, &nonce)))
     }
 
     /// Check a command's term, then run it in its own task and answer `CommandDone`.
@@ -316,14 +360,16 @@ impl MasterLink {
         self.metrics.load.get().max(0) as u32
     }
 
-    /// Connect to a master, from `BIND_HOST` when set.
+    /// Connect to a master, from `BIND_HOST` (or the data listen host) when set.
     async fn connect(&self, addr: &str) -> Result<TcpStream, String> {
         let targets: Vec<SocketAddr> = tokio::time::timeout(self.cfg.timeout, tokio::net::lookup_host(addr))
             .await
             .map_err(|_| format!("resolving {addr} timed out"))?
             .map_err(|e| format!("resolving {addr}: {e}"))?
             .collect();
-        let bind = match &self.cfg.bind_host {
+        // From BIND_HOST, else from the data address we advertise when it names one: the
+        // master takes a chunkserver's address from its connection.
+        let bind = match specific(&self.cfg.bind_host).or(specific(&self.cfg.data_host)) {
             Some(h) => Some(resolve_ip(h).await?),
             None => None,
         };

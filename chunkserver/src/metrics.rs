@@ -40,6 +40,8 @@ pub struct Metrics {
     pub bad_frames: IntCounter,
     /// 1 while registered with a leader.
     pub master_connected: IntGauge,
+    /// Registrations that failed a proof of `AUTH_CODE` (either side's) or were refused.
+    pub master_refusals: IntCounter,
     /// Highest Raft term seen.
     pub term: IntGauge,
 }
@@ -79,6 +81,10 @@ impl Metrics {
             commands: cv("commands_total", "Master commands", &["cmd", "result"]),
             bad_frames: c("bad_frames_total", "Malformed frames on the data port"),
             master_connected: g("master_connected", "1 while registered with a leader"),
+            master_refusals: c(
+                "master_refusals_total",
+                "Registrations refused by a master or of a master that failed AUTH_CODE",
+            ),
             term: g("term", "Highest Raft term seen"),
             registry,
         };
@@ -98,6 +104,7 @@ impl Metrics {
             Box::new(m.commands.clone()),
             Box::new(m.bad_frames.clone()),
             Box::new(m.master_connected.clone()),
+            Box::new(m.master_refusals.clone()),
             Box::new(m.term.clone()),
         ];
         for c in collectors {

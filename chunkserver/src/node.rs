@@ -93,6 +93,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
             http_host: cfg.http_listen_host.clone(),
             data_port: data_addr.port(),
             http_port: http_addr.port(),
+            auth_code: cfg.auth_code.clone(),
         },
         store: store.clone(),
         metrics: metrics.clone(),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::MasterConfig;
+use crate::peer_auth::PeerIdentity;
 use crate::peer_proto::{PeerRequest, PeerResponse};
 use crate::raft_net::call_once;
 use crate::raft_types::{MasterNode, Raft};
@@ -34,7 +35,7 @@ pub fn members(cfg: &MasterConfig) -> BTreeMap<u64, MasterNode> {
 }
 
 /// Run until this master belongs to a group.
-pub async fn run(raft: Raft, cfg: &MasterConfig) {
+pub async fn run(raft: Raft, cfg: &MasterConfig, me: &PeerIdentity) {
     let mut logged_wait = false;
     loop {
         match raft.is_initialized().await {
@@ -49,7 +50,7 @@ pub async fn run(raft: Raft, cfg: &MasterConfig) {
         let mut someone_initialized = false;
         for p in cfg.peers.iter().filter(|p| p.id != cfg.node_id) {
             let mut conn = None;
-            match call_once(&mut conn, &p.raft_addr(), &PeerRequest::Probe, Duration::from_secs(1)).await {
+            match call_once(&mut conn, me, &p.raft_addr(), &PeerRequest::Probe, Duration::from_secs(1)).await {
                 Ok(PeerResponse::Probe { initialized: true, .. }) => someone_initialized = true,
                 Ok(PeerResponse::Probe { initialized: false, .. }) => {}
                 _ => all_fresh = false,

@@ -181,6 +181,9 @@ pub struct MasterConfig {
     /// Pacing of the leader's chunk loop (replication and deletion).
     pub chunk_loop: ChunkLoopConfig,
     pub log_level: String,
+    /// `AUTH_CODE`: the secret chunkservers (and the other masters) must prove they know
+    /// before they are accepted. `None`: no proof asked (MooseFS's default).
+    pub auth_code: Option<String>,
 }
 
 fn parse_kv(text: &str) -> Result<BTreeMap<String, (usize, String)>, ConfigError> {
@@ -384,7 +387,9 @@ impl MasterConfig {
         if snapshot_logs == 0 {
             return Err(ConfigError::Value { key: "RAFT_SNAPSHOT_LOGS".into(), msg: "must be at least 1".into() });
         }
+        let auth_code = get("AUTH_CODE").filter(|c| !c.is_empty());
         Ok(MasterConfig {
+            auth_code,
             data_path,
             exports_filename,
             node_id,

@@ -19,6 +19,7 @@ pub mod log_format;
 pub mod metrics;
 pub mod namespace;
 pub mod node;
+pub mod peer_auth;
 pub mod peer_proto;
 pub mod peer_server;
 pub mod raft_api;

@@ -18,6 +18,7 @@ use crate::exports::Exports;
 use crate::http::{self, HttpState};
 use crate::log_format::LogCommand;
 use crate::metrics::Metrics;
+use crate::peer_auth::{PeerGate, PeerIdentity};
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
 use crate::read_lease::ReadLease;
@@ -79,12 +80,15 @@ impl Master {
         let sm = StateMachineStore::open(files)?;
         let state = sm.shared();
         let metrics = Arc::new(Metrics::new());
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_config(&cfg)?), Network, log_store, sm)
+        let me = Arc::new(PeerIdentity::from_config(&cfg));
+        let network = Network { me: me.clone() };
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_config(&cfg)?), network, log_store, sm)
             .await
             .map_err(|e| MasterError::Raft(e.to_string()))?;
 
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(peer_server::serve(raft_listener, raft.clone(), metrics.clone())));
+        let gate = Arc::new(PeerGate::new(&cfg, raft.clone()));
+        tasks.push(tokio::spawn(peer_server::serve(raft_listener, raft.clone(), metrics.clone(), gate)));
         let chunks = ChunkService::new(raft.clone(), state.clone(), cfg.clone(), metrics.clone());
         tasks.extend(chunks.start(cs_listener));
         let svc = Arc::new(ClientService {
@@ -111,7 +115,7 @@ impl Master {
         }));
         {
             let (raft, cfg) = (raft.clone(), cfg.clone());
-            tasks.push(tokio::spawn(async move { bootstrap::run(raft, &cfg).await }));
+            tasks.push(tokio::spawn(async move { bootstrap::run(raft, &cfg, &me).await }));
         }
         tasks.push(tokio::spawn(housekeeping(raft.clone(), state.clone(), cfg.clone(), metrics.clone())));
         tracing::info!(

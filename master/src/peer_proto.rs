@@ -1,11 +1,14 @@
 //! The master ↔ master protocol (port 9419): openraft RPCs and the bootstrap probe, framed
 //! with `proto::frame`. The caller sends one [`PeerRequest`] and waits for one [`PeerResponse`].
+//! A connection opens with the handshake of `peer_auth.rs` (`Hello`, `Prove`), before any
+//! other message.
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use proto::auth::{Proof, NONCE_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::raft_types::TypeConfig;
@@ -13,6 +16,12 @@ use crate::raft_types::TypeConfig;
 /// A request from one master to another.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
+    /// First message of a connection: the caller's node id and nonce. Answer: `Hello` or
+    /// `Refused`.
+    Hello { from: u64, nonce: [u8; NONCE_LEN] },
+    /// Second message: the caller's proof of the `AUTH_CODE` (none without one). Answer:
+    /// `Welcome` or `Refused`.
+    Prove { proof: Option<Proof> },
     /// Raft log replication and heartbeats, from the leader. Answer: `AppendEntries`.
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     /// One chunk of a snapshot, from the leader. Answer: `InstallSnapshot`.
@@ -27,6 +36,17 @@ pub enum PeerRequest {
 /// The answer to a [`PeerRequest`].
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
+    /// The server's nonce, and with an `AUTH_CODE` its proof of it.
+    Hello {
+        nonce: [u8; NONCE_LEN],
+        proof: Option<Proof>,
+    },
+    /// The handshake passed: Raft messages may follow.
+    Welcome,
+    /// The handshake failed; the connection closes.
+    Refused {
+        reason: String,
+    },
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),

@@ -5,18 +5,34 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::Metrics;
+use crate::peer_auth::{PeerGate, BAD_FRAME};
 use crate::peer_proto::{PeerRequest, PeerResponse};
 use crate::raft_types::Raft;
 
-/// Accept peer connections until the listener fails.
-pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>) {
+/// Accept peer connections until the listener fails. Each must pass `gate` (the handshake of
+/// `peer_auth.rs`) before any Raft message is read from it.
+pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, gate: Arc<PeerGate>) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
+            Ok((mut stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let raft = raft.clone();
                 let metrics = metrics.clone();
+                let gate = gate.clone();
                 tokio::spawn(async move {
+                    match gate.admit(&mut stream, peer.ip()).await {
+                        Ok(_) => {}
+                        Err((BAD_FRAME, text)) => {
+                            metrics.bad_frames.with_label_values(&["raft"]).inc();
+                            tracing::warn!(%peer, error = %text, "closing raft peer connection after a bad frame");
+                            return;
+                        }
+                        Err((reason, text)) => {
+                            metrics.auth_refused.with_label_values(&["raft", reason]).inc();
+                            tracing::warn!(%peer, reason = %text, "raft peer connection refused");
+                            return;
+                        }
+                    }
                     if let Err(e) = handle_conn(stream, &raft, &metrics).await {
                         metrics.bad_frames.with_label_values(&["raft"]).inc();
                         tracing::warn!(%peer, error = %e, "closing raft peer connection after a bad frame");
@@ -54,6 +70,9 @@ async fn handle_conn(mut stream: TcpStream, raft: &Raft, metrics: &Metrics) -> R
                 PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
             }
             PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+            PeerRequest::Hello { .. } | PeerRequest::Prove { .. } => {
+                return Err(proto::frame::FrameError::Decode("a handshake message after the handshake".into()));
+            }
             PeerRequest::Probe => {
                 let m = raft.metrics().borrow().clone();
                 let initialized =

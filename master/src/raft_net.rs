@@ -1,5 +1,6 @@
 //! Outgoing Raft RPCs: openraft's `RaftNetwork` over one TCP connection per peer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
@@ -11,6 +12,7 @@ use openraft::raft::{
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::peer_auth::{HandshakeError, PeerIdentity};
 use crate::peer_proto::{PeerRequest, PeerResponse};
 use crate::raft_types::{MasterNode, TypeConfig};
 
@@ -19,13 +21,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Makes a [`PeerClient`] for each peer openraft replicates to.
 #[derive(Clone, Default)]
-pub struct Network;
+pub struct Network {
+    pub me: Arc<PeerIdentity>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &MasterNode) -> PeerClient {
-        PeerClient { target, addr: node.raft_addr.clone(), conn: Mutex::new(None) }
+        PeerClient { target, addr: node.raft_addr.clone(), me: self.me.clone(), conn: Mutex::new(None) }
     }
 }
 
@@ -33,6 +37,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct PeerClient {
     target: u64,
     addr: String,
+    me: Arc<PeerIdentity>,
     conn: Mutex<Option<TcpStream>>,
 }
 
@@ -62,23 +67,22 @@ impl std::fmt::Display for CallError {
 /// deadline and drops the call when it passes) leaves no connection behind with an answer
 /// still in flight: the next request on it would read that old answer as its own, and a
 /// leader would count a follower's acknowledgement of entries it has not stored yet.
+///
+/// A new connection is made from `me` and passes the handshake of `peer_auth.rs` first; a
+/// peer that refuses it (or fails it) counts as unreachable.
 pub async fn call_once(
     conn: &mut Option<TcpStream>,
+    me: &PeerIdentity,
     addr: &str,
     req: &PeerRequest,
     ttl: Duration,
 ) -> Result<PeerResponse, CallError> {
     let mut stream = match conn.take() {
         Some(s) => s,
-        None => {
-            let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))
-                .and_then(|r| r)
-                .map_err(CallError::Unreachable)?;
-            s.set_nodelay(true).map_err(CallError::Unreachable)?;
-            s
-        }
+        None => me.connect(addr, CONNECT_TIMEOUT).await.map_err(|e| match e {
+            HandshakeError::Io(e) => CallError::Unreachable(e),
+            other => CallError::Unreachable(std::io::Error::other(format!("{addr}: {other}"))),
+        })?,
     };
     let exchange = async {
         proto::frame::write_frame(&mut stream, req).await?;
@@ -100,7 +104,7 @@ pub async fn call_once(
 impl PeerClient {
     async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, CallError> {
         let mut conn = self.conn.lock().await;
-        call_once(&mut conn, &self.addr, &req, option.hard_ttl()).await
+        call_once(&mut conn, &self.me, &self.addr, &req, option.hard_ttl()).await
     }
 
     fn rpc_err<E: std::error::Error>(e: CallError) -> RPCError<u64, MasterNode, E> {
@@ -159,6 +163,17 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
+    /// The server's side of a handshake without a code.
+    async fn accept_handshake(s: &mut tokio::net::TcpStream) -> bool {
+        let Ok(PeerRequest::Hello { .. }) = proto::frame::read_frame::<_, PeerRequest>(s).await else { return false };
+        let hello = PeerResponse::Hello { nonce: [0; 32], proof: None };
+        if proto::frame::write_frame(s, &hello).await.is_err() {
+            return false;
+        }
+        let Ok(PeerRequest::Prove { .. }) = proto::frame::read_frame::<_, PeerRequest>(s).await else { return false };
+        proto::frame::write_frame(s, &PeerResponse::Welcome).await.is_ok()
+    }
+
     /// A peer that answers each probe with `node_id` = the number of the request (over all
     /// connections), the first one after a pause.
     async fn slow_first_peer() -> String {
@@ -169,6 +184,9 @@ mod tests {
             while let Ok((mut s, _)) = l.accept().await {
                 let count = count.clone();
                 tokio::spawn(async move {
+                    if !accept_handshake(&mut s).await {
+                        return;
+                    }
                     while let Ok(PeerRequest::Probe) = proto::frame::read_frame::<_, PeerRequest>(&mut s).await {
                         let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         if n == 1 {
@@ -185,6 +203,10 @@ mod tests {
         addr
     }
 
+    fn me() -> PeerIdentity {
+        PeerIdentity { node_id: 1, code: None, bind_ip: None }
+    }
+
     #[tokio::test]
     async fn a_call_dropped_half_way_leaves_no_answer_for_the_next_one() {
         let addr = slow_first_peer().await;
@@ -192,16 +214,16 @@ mod tests {
         // openraft's own deadline drops the call while the answer is still on its way.
         let dropped = tokio::time::timeout(
             Duration::from_millis(50),
-            call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)),
+            call_once(&mut conn, &me(), &addr, &PeerRequest::Probe, Duration::from_secs(5)),
         )
         .await;
         assert!(dropped.is_err(), "the first answer takes 200 ms");
         tokio::time::sleep(Duration::from_millis(300)).await;
         // The next calls must get the answers to their own requests (2 and 3), not the late
         // answer to the dropped one (1).
-        let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
+        let r = call_once(&mut conn, &me(), &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
         assert!(matches!(r, PeerResponse::Probe { node_id: 2, .. }), "got {r:?}");
-        let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
+        let r = call_once(&mut conn, &me(), &addr, &PeerRequest::Probe, Duration::from_secs(5)).await.unwrap();
         assert!(matches!(r, PeerResponse::Probe { node_id: 3, .. }), "got {r:?}");
     }
 
@@ -212,20 +234,22 @@ mod tests {
         let closed = l.local_addr().unwrap().to_string();
         drop(l);
         let mut conn = None;
-        let r = call_once(&mut conn, &closed, &PeerRequest::Probe, Duration::from_millis(100)).await;
+        let r = call_once(&mut conn, &me(), &closed, &PeerRequest::Probe, Duration::from_millis(100)).await;
         assert!(matches!(r, Err(CallError::Unreachable(_))), "{r:?}");
-        // A peer that takes the connection but is slow to answer (a busy disk): a network
-        // error, retried at once, also on a new connection.
+        // A peer that takes the connection (and the handshake) but is slow to answer (a busy
+        // disk): a network error, retried at once, also on a new connection.
         let slow = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = slow.local_addr().unwrap().to_string();
         let _held = tokio::spawn(async move {
             let mut held = Vec::new();
-            while let Ok((s, _)) = slow.accept().await {
-                held.push(s);
+            while let Ok((mut s, _)) = slow.accept().await {
+                if accept_handshake(&mut s).await {
+                    held.push(s);
+                }
             }
         });
         for _ in 0..2 {
-            let r = call_once(&mut conn, &addr, &PeerRequest::Probe, Duration::from_millis(50)).await;
+            let r = call_once(&mut conn, &me(), &addr, &PeerRequest::Probe, Duration::from_millis(50)).await;
             assert!(matches!(r, Err(CallError::Network(_))), "{r:?}");
             assert!(conn.is_none(), "a failed exchange leaves no connection behind");
         }

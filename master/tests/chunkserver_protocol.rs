@@ -49,8 +49,18 @@ struct FakeCs {
 async fn fake_cs(master: &Master, data_addr: &str, chunks: Vec<ChunkReport>) -> FakeCs {
     let mut s = TcpStream::connect(&master.cfg.cs_listen).await.unwrap();
     let space = SpaceReport { total: 100 * CHUNK_SIZE, avail: 50 * CHUNK_SIZE, chunks: chunks.len() as u64, load: 0 };
-    let reg =
-        CsToMaster::Register { data_addr: data_addr.into(), http_addr: format!("{data_addr}-http"), space, chunks };
+    proto::frame::write_frame(&mut s, &CsToMaster::Hello { nonce: [5; 32] }).await.unwrap();
+    match proto::frame::read_frame(&mut s).await.unwrap() {
+        MasterToCs::Hello { proof: None, .. } => {}
+        other => panic!("expected Hello without a proof (no AUTH_CODE), got {other:?}"),
+    }
+    let reg = CsToMaster::Register {
+        proof: None,
+        data_addr: data_addr.into(),
+        http_addr: format!("{data_addr}-http"),
+        space,
+        chunks,
+    };
     proto::frame::write_frame(&mut s, &reg).await.unwrap();
     let term = match proto::frame::read_frame(&mut s).await.unwrap() {
         MasterToCs::Welcome { term } => term,

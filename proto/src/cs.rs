@@ -1,15 +1,21 @@
 //! The chunkserver ↔ master protocol (port 9420).
 //!
-//! A chunkserver connects to a master from its `MASTER_HOST` list and sends
-//! [`CsToMaster::Register`] with every chunk it holds. A follower answers
-//! [`MasterToCs::NotLeader`] (with the leader's 9420 address when known); the leader answers
-//! [`MasterToCs::Welcome`] with its Raft term. From then on the chunkserver sends heartbeats
+//! A chunkserver connects to a master from its `MASTER_HOST` list and opens with
+//! [`CsToMaster::Hello`] (its nonce); the master answers [`MasterToCs::Hello`] (its nonce, and
+//! with an `AUTH_CODE` its proof of the code). The chunkserver then sends
+//! [`CsToMaster::Register`] with every chunk it holds (and its own proof when it has a code).
+//! A follower answers [`MasterToCs::NotLeader`] (with the leader's 9420 address when known);
+//! the leader answers [`MasterToCs::Welcome`] with its Raft term, or [`MasterToCs::Refused`]
+//! (a missing or wrong proof, an address another live chunkserver holds, an address that is
+//! not the connection's). From then on the chunkserver sends heartbeats
 //! and reports, and the leader sends [`MasterToCs::Command`]s, each answered by
 //! [`CsToMaster::CommandDone`] with the same `req_id`. Every command carries the leader's
 //! term: a chunkserver ignores (answers `StaleTerm`) a command whose term is older than the
 //! newest term it has seen, so a deposed leader can never act on data.
 
 use serde::{Deserialize, Serialize};
+
+use crate::auth::{Proof, NONCE_LEN};
 
 /// One chunk copy a chunkserver holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +43,12 @@ pub struct SpaceReport {
 /// Messages from a chunkserver to a master.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum CsToMaster {
-    /// First message on a connection.
+    /// First message on a connection: the chunkserver's nonce for the master's proof.
+    Hello { nonce: [u8; NONCE_LEN] },
+    /// Second message: join the leader's chunkservers.
     Register {
+        /// With an `AUTH_CODE`: `auth::prove(code, ChunkserverToMaster, master_nonce, cs_nonce)`.
+        proof: Option<Proof>,
         /// Where clients and other chunkservers reach this server's data port (9422).
         data_addr: String,
         /// Its HTTP address (9427), for status pages.
@@ -60,6 +70,11 @@ pub enum CsToMaster {
 /// Messages from a master to a chunkserver.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum MasterToCs {
+    /// The answer to `Hello`: the master's nonce, and with an `AUTH_CODE` its proof
+    /// (`auth::prove(code, MasterToChunkserver, cs_nonce, master_nonce)`).
+    Hello { nonce: [u8; NONCE_LEN], proof: Option<Proof> },
+    /// Registration refused; the connection closes. `reason` is for the operator's log.
+    Refused { reason: String },
     /// Registration accepted by the leader of `term`; repeated as the answer to each heartbeat.
     Welcome { term: u64 },
     /// This master does not lead; `leader` is the leader's chunkserver address (9420) if known.

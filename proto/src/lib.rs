@@ -3,6 +3,7 @@
 //! Every message of a protocol lives in one file: [`client`] holds the client ↔ master
 //! protocol (port 9421). [`frame`] holds the framing that every TCP protocol of ours uses.
 
+pub mod auth;
 pub mod bytes;
 pub mod client;
 pub mod cs;
@@ -12,5 +13,6 @@ pub mod errno;
 pub mod frame;
 pub mod meta;
 pub mod rpc;
+
 
 pub use errno::Errno;

@@ -7,10 +7,12 @@
 //! missed a version bump renumbered). When this master stops leading, every chunkserver
 //! connection is closed so the chunkservers go to the new leader.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::RaftMetrics;
+use proto::auth::{self, Direction};
 use proto::cs::{CsCommand, CsToMaster, MasterToCs};
 use proto::frame::FrameError;
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -45,7 +47,7 @@ pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
                 let _ = stream.set_nodelay(true);
                 let svc = svc.clone();
                 tokio::spawn(async move {
-                    match handle_conn(stream, &svc).await {
+                    match handle_conn(stream, peer, &svc).await {
                         Ok(()) => {}
                         // A frame cut short counts as bad; a reset or a write error is a lost
                         // connection.
@@ -81,21 +83,88 @@ fn check_addr(what: &str, addr: &str) -> Result<(), FrameError> {
     Ok(())
 }
 
-async fn handle_conn(stream: TcpStream, svc: &Arc<ChunkService>) -> Result<(), FrameError> {
-    let (mut rd, mut wr) = stream.into_split();
-    let first = match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame(&mut rd)).await {
+/// The next frame of a connection still registering, within [`REGISTER_TIMEOUT`]; `None` when
+/// the peer went away or took too long.
+async fn handshake_frame(rd: &mut OwnedReadHalf, what: &str) -> Result<Option<CsToMaster>, FrameError> {
+    match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame(rd)).await {
         Err(_) => {
-            tracing::info!("chunkserver connection sent no registration in time; closing");
-            return Ok(());
+            tracing::info!("chunkserver connection sent no {what} in time; closing");
+            Ok(None)
         }
-        Ok(Err(e)) if e.is_clean_close() => return Ok(()),
-        Ok(r) => r?,
+        Ok(Err(e)) if e.is_clean_close() => Ok(None),
+        Ok(r) => r.map(Some),
+    }
+}
+
+/// Refuse a registration: tell the chunkserver why, log it, count it.
+async fn refuse(
+    svc: &ChunkService,
+    wr: &mut OwnedWriteHalf,
+    peer: SocketAddr,
+    reason: &'static str,
+    text: String,
+) -> Result<(), FrameError> {
+    svc.metrics.auth_refused.with_label_values(&["cs", reason]).inc();
+    tracing::warn!(%peer, reason = %text, "chunkserver registration refused");
+    proto::frame::write_frame(wr, &MasterToCs::Refused { reason: text }).await?;
+    let _ = wr.shutdown().await;
+    Ok(())
+}
+
+/// The data address a chunkserver may register, or why not. Without an `AUTH_CODE` the
+/// address must be the connection's own (as MooseFS takes the chunkserver's IP from its
+/// connection), so a stranger cannot claim another server's address; "any" (0.0.0.0) means
+/// the connection's address. A chunkserver that proved the code may name any address (NAT,
+/// several interfaces).
+fn registered_addr(data_addr: &str, peer: IpAddr, proven: bool) -> Result<String, String> {
+    let Ok(sa) = data_addr.parse::<SocketAddr>() else {
+        return if proven {
+            Ok(data_addr.to_string())
+        } else {
+            Err(format!("data address {data_addr:?} is not IP:PORT"))
+        };
     };
-    let CsToMaster::Register { data_addr, http_addr, space, chunks } = first else {
-        return Err(FrameError::Decode("the first message must be Register".into()));
+    if sa.ip().is_unspecified() {
+        return Ok(SocketAddr::new(peer, sa.port()).to_string());
+    }
+    if proven || sa.ip() == peer {
+        return Ok(data_addr.to_string());
+    }
+    Err(format!("data address {data_addr} is not the address of the connection ({peer})"))
+}
+
+async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService>) -> Result<(), FrameError> {
+    let (mut rd, mut wr) = stream.into_split();
+    let Some(first) = handshake_frame(&mut rd, "hello").await? else { return Ok(()) };
+    let CsToMaster::Hello { nonce: cs_nonce } = first else {
+        return Err(FrameError::Decode("the first message must be Hello".into()));
+    };
+    let nonce = auth::nonce();
+    let code = svc.cfg.auth_code.as_deref();
+    let proof = code.map(|c| auth::prove(c, Direction::MasterToChunkserver, &cs_nonce, &nonce));
+    proto::frame::write_frame(&mut wr, &MasterToCs::Hello { nonce, proof }).await?;
+    let Some(second) = handshake_frame(&mut rd, "registration").await? else { return Ok(()) };
+    let CsToMaster::Register { proof, data_addr, http_addr, space, chunks } = second else {
+        return Err(FrameError::Decode("the second message must be Register".into()));
     };
     check_addr("data address", &data_addr)?;
     check_addr("http address", &http_addr)?;
+    let proven = match (code, proof) {
+        (None, _) => false,
+        (Some(c), Some(p)) if auth::verify(c, Direction::ChunkserverToMaster, &nonce, &cs_nonce, &p) => true,
+        (Some(_), Some(_)) => {
+            let text = format!("{data_addr}: wrong AUTH_CODE (its proof does not match this master's code)");
+            return refuse(svc, &mut wr, peer, "auth_code", text).await;
+        }
+        (Some(_), None) => {
+            let text = format!("{data_addr}: this master needs an AUTH_CODE, and the chunkserver has none");
+            return refuse(svc, &mut wr, peer, "auth_code", text).await;
+        }
+    };
+    let data_addr = match registered_addr(&data_addr, peer.ip(), proven) {
+        Ok(a) => a,
+        Err(text) => return refuse(svc, &mut wr, peer, "address", text).await,
+    };
 
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     let conn_id = svc.next_conn_id();
@@ -112,20 +181,24 @@ async fn handle_conn(stream: TcpStream, svc: &Arc<ChunkService>) -> Result<(), F
                 since: Instant::now(),
                 link: link.clone(),
             };
-            let old = svc.registry().register(server, &chunks);
-            (l.term, link, old)
+            let taken = svc.registry().register(server, &chunks);
+            (l.term, link, taken)
         })
     };
-    let Some((term, link, old)) = registered else {
+    let Some((term, link, taken)) = registered else {
         let leader = leader_cs_addr(&svc.raft);
         tracing::info!(server = %data_addr, leader = ?leader, "chunkserver registering with a follower: redirected");
         proto::frame::write_frame(&mut wr, &MasterToCs::NotLeader { leader }).await?;
         let _ = wr.shutdown().await;
         return Ok(());
     };
-    if let Some(old) = old {
-        tracing::info!(server = %data_addr, "chunkserver reconnected: closing its previous connection");
-        old.close();
+    if let Err(since) = taken {
+        let text = format!(
+            "data address {data_addr} belongs to a chunkserver connected for {}s; a restarted one is accepted once \
+             its old connection closes",
+            since.as_secs()
+        );
+        return refuse(svc, &mut wr, peer, "address_in_use", text).await;
     }
     svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
     tracing::info!(server = %data_addr, http = %http_addr, chunks = chunks.len(), term, "chunkserver registered");
@@ -220,7 +293,9 @@ async fn read_loop(
 fn handle_message(svc: &Arc<ChunkService>, link: &Arc<CsLink>, msg: CsToMaster) -> Result<(), FrameError> {
     let addr = &link.addr;
     match msg {
-        CsToMaster::Register { .. } => return Err(FrameError::Decode("Register sent twice".into())),
+        CsToMaster::Register { .. } | CsToMaster::Hello { .. } => {
+            return Err(FrameError::Decode("Hello or Register after registration".into()))
+        }
         CsToMaster::Heartbeat { space } => svc.registry().heartbeat(addr, space),
         CsToMaster::ChunkAdded { chunk } => {
             tracing::info!(server = %addr, chunk = chunk.id, version = chunk.version, "chunkserver reports a new copy");

@@ -69,17 +69,22 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Add a registered chunkserver with the copies it reported. A previous connection of
-    /// the same server is replaced: its link is returned so the caller can close it.
-    pub fn register(&mut self, server: Server, chunks: &[ChunkReport]) -> Option<Arc<CsLink>> {
+    /// Add a registered chunkserver with the copies it reported. A live registration of the
+    /// same data address is never replaced by a newcomer (that would let anyone evict a
+    /// chunkserver by naming its address): `Err` with how long the live one has been
+    /// registered. A previous connection whose link already closed is replaced.
+    pub fn register(&mut self, server: Server, chunks: &[ChunkReport]) -> Result<(), Duration> {
         let addr = server.data_addr.clone();
-        let old = self.remove_server_copies(&addr).map(|s| s.link);
+        if let Some(live) = self.servers.get(&addr).filter(|s| !s.link.is_closed()) {
+            return Err(live.since.elapsed());
+        }
+        self.remove_server_copies(&addr);
         self.disconnected.remove(&addr);
         self.servers.insert(addr.clone(), server);
         for c in chunks {
             self.add_copy(c.id, &addr, c.version, c.to_remove);
         }
-        old
+        Ok(())
     }
 
     /// A connection closed: forget the server and its copies, remember when. Only when
@@ -275,10 +280,10 @@ mod tests {
     #[test]
     fn valid_copies_are_ordered_least_loaded_first() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 9), &[report(7, 3)]);
-        r.register(server("b", 2, 1), &[report(7, 2)]);
-        r.register(server("c", 3, 5), &[report(7, 3)]);
-        r.register(server("d", 4, 0), &[report(7, 1)]);
+        r.register(server("a", 1, 9), &[report(7, 3)]).unwrap();
+        r.register(server("b", 2, 1), &[report(7, 2)]).unwrap();
+        r.register(server("c", 3, 5), &[report(7, 3)]).unwrap();
+        r.register(server("d", 4, 0), &[report(7, 1)]).unwrap();
         let m = meta(3, &["a", "b", "c"]);
         assert_eq!(r.valid_servers(7, &m), vec!["b", "c", "a"], "d is stale (v1 for v3)");
     }
@@ -286,8 +291,8 @@ mod tests {
     #[test]
     fn a_disconnect_drops_the_servers_copies_and_is_remembered() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 0), &[report(1, 1), report(2, 1)]);
-        r.register(server("b", 2, 0), &[report(1, 1)]);
+        r.register(server("a", 1, 0), &[report(1, 1), report(2, 1)]).unwrap();
+        r.register(server("b", 2, 0), &[report(1, 1)]).unwrap();
         assert!(!r.disconnect("a", 99), "another connection id: ignored");
         assert!(r.disconnect("a", 1));
         assert!(r.copies(2).is_empty());
@@ -296,16 +301,23 @@ mod tests {
         assert!(r.recent_disconnect(Duration::from_secs(60)));
         assert!(!r.recent_disconnect(Duration::ZERO));
         // Coming back clears the record.
-        r.register(server("a", 3, 0), &[]);
+        r.register(server("a", 3, 0), &[]).unwrap();
         assert!(!r.recent_disconnect(Duration::from_secs(60)));
     }
 
     #[test]
-    fn a_reconnect_replaces_the_old_connection_and_its_copies() {
+    fn a_live_registration_is_never_replaced_but_a_closed_one_is() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 0), &[report(1, 1)]);
-        let old = r.register(server("a", 2, 0), &[report(2, 4)]);
-        assert_eq!(old.map(|l| l.conn_id), Some(1));
+        // `server()` drops its link's receiver (a closed link); this one stays open.
+        let (tx, _rx) = mpsc::channel(1);
+        let live = Server { link: Arc::new(CsLink::new("a".into(), 1, 1, tx)), ..server("a", 1, 0) };
+        assert!(r.register(live, &[report(1, 1)]).is_ok());
+        assert!(r.register(server("a", 2, 0), &[report(2, 4)]).is_err(), "a newcomer cannot evict it");
+        assert_eq!(r.copies(1).len(), 1, "its copies are kept");
+        assert!(r.copies(2).is_empty());
+        // Once its connection is gone (a restart), the same address registers again.
+        r.link("a").unwrap().close();
+        assert!(r.register(server("a", 2, 0), &[report(2, 4)]).is_ok());
         assert!(r.copies(1).is_empty());
         assert_eq!(r.copies(2)[0].version, 4);
         assert!(!r.disconnect("a", 1), "the old connection closing later changes nothing");
@@ -315,7 +327,7 @@ mod tests {
     #[test]
     fn copies_change_version_and_go_away() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 0), &[report(1, 1)]);
+        r.register(server("a", 1, 0), &[report(1, 1)]).unwrap();
         r.set_version(1, "a", 2);
         assert_eq!(r.copies(1)[0].version, 2);
         r.remove_copy(1, "a", Some(1));
