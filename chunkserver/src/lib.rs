@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod node;
 pub mod scrub;
 pub mod store;
+pub mod tokens;
 
 pub use config::ChunkserverConfig;
 pub use error::Error;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use proto::auth::{self, Direction};
 use proto::cs::{CsError, CsToMaster, MasterToCs};
+use proto::token::TOKEN_KEY_LEN;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 use crate::commands::Commands;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tokens::KeyRing;
 
 /// First pause after a failed attempt; doubled after each failure up to
 /// `MASTER_RECONNECTION_DELAY`, and reset once a leader welcomes us.
@@ -103,6 +105,14 @@ pub struct LinkConfig {
     pub auth_code: Option<String>,
 }
 
+/// What the nonce exchange before `Register` gave.
+struct Handshake {
+    /// Our proof of the code for `Register`, when we have one.
+    proof: Option<auth::Proof>,
+    cs_nonce: [u8; auth::NONCE_LEN],
+    master_nonce: [u8; auth::NONCE_LEN],
+}
+
 /// How a session ended.
 enum Ending {
     /// A follower (or a deposed leader) pointed elsewhere.
@@ -120,6 +130,8 @@ pub struct MasterLink {
     pub metrics: Arc<Metrics>,
     pub commands: Arc<Commands>,
     pub state: Arc<LinkState>,
+    /// Data token keys from the leaders, for the data port's checks.
+    pub keys: Arc<KeyRing>,
 }
 
 /// Aborts a task when dropped.
@@ -220,11 +232,11 @@ impl MasterLink {
         };
         space.load = self.load();
         let count = chunks.len();
-        let proof = match self.hello(&out, &mut inbox).await {
-            Ok(p) => p,
+        let hs = match self.hello(&out, &mut inbox).await {
+            Ok(hs) => hs,
             Err(ending) => return ending,
         };
-        let register = CsToMaster::Register { proof, data_addr: data_addr.clone(), http_addr, space, chunks };
+        let register = CsToMaster::Register { proof: hs.proof, data_addr: data_addr.clone(), http_addr, space, chunks };
         if out.send(register).await.is_err() {
             return Ending::Failed("connection closed before Register".into());
         }
@@ -237,6 +249,7 @@ impl MasterLink {
                 return Ending::Failed(format!("registration refused by the master: {reason}"));
             }
             Ok(Some(MasterToCs::Hello { .. })) => return Ending::Failed("a second Hello".into()),
+            Ok(Some(MasterToCs::TokenKey { .. })) => return Ending::Failed("a token key before Welcome".into()),
             Ok(Some(MasterToCs::Command { .. })) => return Ending::Failed("a command before Welcome".into()),
             Ok(Some(MasterToCs::Welcome { term })) => {
                 let seen = self.state.raise_term(term);
@@ -279,6 +292,11 @@ impl MasterLink {
                         MasterToCs::NotLeader { leader } => return Ending::Redirect(leader),
                         MasterToCs::Refused { reason } => return Ending::Lost(format!("refused: {reason}")),
                         MasterToCs::Hello { .. } => return Ending::Lost("a Hello after registration".into()),
+                        MasterToCs::TokenKey { key_id, key } => {
+                            if let Err(e) = self.take_token_key(&hs, key_id, &key) {
+                                return Ending::Lost(format!("bad token key: {e}"));
+                            }
+                        }
                         MasterToCs::Command { req_id, term, cmd } => self.dispatch(req_id, term, cmd, out.clone()),
                     }
                 }
@@ -312,7 +330,7 @@ impl MasterLink {
         &self,
         out: &mpsc::Sender<CsToMaster>,
         inbox: &mut mpsc::Receiver<MasterToCs>,
-    ) -> Result<Option<auth::Proof>, Ending> {
+    ) -> Result<Handshake, Ending> {
         let nonce = auth::nonce();
         if out.send(CsToMaster::Hello { nonce }).await.is_err() {
             return Err(Ending::Failed("connection closed before Hello".into()));
@@ -323,7 +341,9 @@ impl MasterLink {
             Ok(Some(MasterToCs::Hello { nonce, proof })) => (nonce, proof),
             Ok(Some(other)) => return Err(Ending::Failed(format!("expected Hello, got {other:?}"))),
         };
-        let Some(code) = self.cfg.auth_code.as_deref() else { return Ok(None) };
+        let Some(code) = self.cfg.auth_code.as_deref() else {
+            return Ok(Handshake { proof: None, cs_nonce: nonce, master_nonce });
+        };
         let proven =
             master_proof.is_some_and(|p| auth::verify(code, Direction::MasterToChunkserver, &nonce, &master_nonce, &p));
         if !proven {
@@ -332,7 +352,21 @@ impl MasterLink {
                 "the master did not prove our AUTH_CODE (no code there, or another one): not registering".into(),
             ));
         }
-        Ok(Some(auth::prove(code, Direction::ChunkserverToMaster, &master_nonce, &nonce)))
+        let proof = Some(auth::prove(code, Direction::ChunkserverToMaster, &master_nonce, &nonce));
+        Ok(Handshake { proof, cs_nonce: nonce, master_nonce })
+    }
+
+    /// A data token key from the leader: unsealed with our code when we have one.
+    fn take_token_key(&self, hs: &Handshake, key_id: u64, key: &[u8]) -> Result<(), String> {
+        let plain = match self.cfg.auth_code.as_deref() {
+            Some(code) => auth::unseal(code, &hs.cs_nonce, &hs.master_nonce, key),
+            None => key.to_vec(),
+        };
+        let key: [u8; TOKEN_KEY_LEN] =
+            plain.try_into().map_err(|k: Vec<u8>| format!("a token key of {} bytes, not {TOKEN_KEY_LEN}", k.len()))?;
+        self.keys.add(key_id, key);
+        tracing::debug!(key = format_args!("{key_id:x}"), "data token key from the leader");
+        Ok(())
     }
 
     /// Check a command's term, then run it in its own task and answer `CommandDone`.

@@ -72,6 +72,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
     tracing::info!(data = %data_addr, http = %http_addr, chunks = store.chunk_count(), "chunkserver listening");
 
     let link = Arc::new(LinkState::default());
+    let keys = Arc::new(crate::tokens::KeyRing::default());
     let mut tasks = Vec::new();
     let data_server = Arc::new(DataServer {
         store: store.clone(),
@@ -99,6 +100,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
         metrics: metrics.clone(),
         commands,
         state: link.clone(),
+        keys: keys.clone(),
     };
     tasks.push(tokio::spawn(master_link.run(events_rx)));
 

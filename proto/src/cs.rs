@@ -75,6 +75,10 @@ pub enum MasterToCs {
     Hello { nonce: [u8; NONCE_LEN], proof: Option<Proof> },
     /// Registration refused; the connection closes. `reason` is for the operator's log.
     Refused { reason: String },
+    /// A key data tokens are signed with (`proto::token`): after `Welcome`, and at every
+    /// rotation. With an `AUTH_CODE`, `key` is sealed (`auth::seal` with the code and the
+    /// connection's nonces: chunkserver's, then master's); without one it is plain.
+    TokenKey { key_id: u64, key: Vec<u8> },
     /// Registration accepted by the leader of `term`; repeated as the answer to each heartbeat.
     Welcome { term: u64 },
     /// This master does not lead; `leader` is the leader's chunkserver address (9420) if known.

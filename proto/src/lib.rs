@@ -13,6 +13,6 @@ pub mod errno;
 pub mod frame;
 pub mod meta;
 pub mod rpc;
-
+pub mod token;
 
 pub use errno::Errno;

@@ -173,7 +173,11 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     let registered = {
         let leadership = svc.leadership_lock();
         leadership.map(|l| {
-            let link = Arc::new(CsLink::new(data_addr.clone(), l.term, conn_id, tx));
+            let mut link = CsLink::new(data_addr.clone(), l.term, conn_id, tx);
+            if let Some(code) = code {
+                link = link.sealed_with(code, cs_nonce, nonce);
+            }
+            let link = Arc::new(link);
             let server = Server {
                 data_addr: data_addr.clone(),
                 http_addr: http_addr.clone(),
@@ -205,6 +209,9 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
 
     let result = async {
         proto::frame::write_frame(&mut wr, &MasterToCs::Welcome { term }).await?;
+        // The key tokens are signed with, before the first command and the first client.
+        let key = svc.tokens.current();
+        link.send_token_key(key.id, &key.key);
         let writer = tokio::spawn(write_loop(wr, rx));
         let keepalive = tokio::spawn(keepalive(link.clone(), term));
         tokio::spawn(replication::reconcile_server(svc.clone(), data_addr.clone(), conn_id));

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use proto::auth::{self, NONCE_LEN};
 use proto::cs::{CsCommand, CsError, MasterToCs};
+use proto::token::TOKEN_KEY_LEN;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::CsCallError;
@@ -26,6 +28,9 @@ pub struct CsLink {
     pending: Mutex<HashMap<u64, Waiter>>,
     next_req: AtomicU64,
     closed: watch::Sender<bool>,
+    /// With an `AUTH_CODE`: the code and the connection's nonces (chunkserver's, master's),
+    /// to seal token keys sent on it.
+    seal: Option<(String, [u8; NONCE_LEN], [u8; NONCE_LEN])>,
 }
 
 impl CsLink {
@@ -39,7 +44,24 @@ impl CsLink {
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
             closed: watch::Sender::new(false),
+            seal: None,
         }
+    }
+
+    /// Seal token keys sent on this link with `code` and the connection's nonces.
+    pub fn sealed_with(mut self, code: &str, cs_nonce: [u8; NONCE_LEN], master_nonce: [u8; NONCE_LEN]) -> Self {
+        self.seal = Some((code.to_string(), cs_nonce, master_nonce));
+        self
+    }
+
+    /// Send a data token key (sealed when the link has a code); false when it could not be
+    /// queued.
+    pub fn send_token_key(&self, key_id: u64, key: &[u8; TOKEN_KEY_LEN]) -> bool {
+        let key = match &self.seal {
+            Some((code, cs, m)) => auth::seal(code, cs, m, key),
+            None => key.to_vec(),
+        };
+        self.try_send(MasterToCs::TokenKey { key_id, key })
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {

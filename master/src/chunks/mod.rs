@@ -12,6 +12,7 @@ pub mod link;
 pub mod placement;
 pub mod registry;
 pub mod replication;
+pub mod tokens;
 pub mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,8 @@ pub struct ChunkService {
     pub(crate) writes: write::WriteState,
     pub(crate) loop_state: replication::LoopState,
     next_conn_id: AtomicU64,
+    /// The keys data tokens are signed with.
+    pub tokens: tokens::TokenKeys,
 }
 
 impl ChunkService {
@@ -79,6 +82,7 @@ impl ChunkService {
             writes: write::WriteState::default(),
             loop_state: replication::LoopState::default(),
             next_conn_id: AtomicU64::new(1),
+            tokens: tokens::TokenKeys::default(),
         })
     }
 
@@ -88,6 +92,7 @@ impl ChunkService {
             tokio::spawn(cs_server::serve(cs_listener, self.clone())),
             tokio::spawn(watch_leadership(self.clone())),
             tokio::spawn(replication::run(self.clone())),
+            tokio::spawn(tokens::rotation(self.clone())),
         ]
     }
 

@@ -182,6 +182,11 @@ impl Registry {
         self.servers.get(addr).map_or(u32::MAX, |s| s.space.load)
     }
 
+    /// The command links of every connected server.
+    pub fn links(&self) -> Vec<Arc<CsLink>> {
+        self.servers.values().map(|s| s.link.clone()).collect()
+    }
+
     /// The command link of a connected server.
     pub fn link(&self, addr: &str) -> Option<Arc<CsLink>> {
         self.servers.get(addr).map(|s| s.link.clone())
