@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use master::http::{DigestInfo, Status};
 
+pub mod netns;
+
 /// Find a binary of the workspace next to the running test executable.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("executable path");
