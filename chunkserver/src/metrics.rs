@@ -1,8 +1,11 @@
 //! Prometheus metrics of a chunkserver, served on `/metrics` with the prefix `mfschunkserver_`.
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use proto::conn_gate::ConnGate;
 
 use crate::master_link::LinkState;
 use crate::store::Store;
@@ -42,6 +45,12 @@ pub struct Metrics {
     pub master_connected: IntGauge,
     /// Highest Raft term seen.
     pub term: IntGauge,
+    /// Open connections by port (data, http), against each port's cap.
+    pub connections: IntGaugeVec,
+    /// Connections closed at once because their port was at its cap, by port.
+    pub connections_refused: IntCounterVec,
+    /// The ports' connection caps, read for `connections` at each render.
+    gates: Mutex<Vec<Arc<ConnGate>>>,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -80,6 +89,13 @@ impl Metrics {
             bad_frames: c("bad_frames_total", "Malformed frames on the data port"),
             master_connected: g("master_connected", "1 while registered with a leader"),
             term: g("term", "Highest Raft term seen"),
+            connections: gv("connections", "Open connections by port", &["port"]),
+            connections_refused: cv(
+                "connections_refused_total",
+                "Connections closed at once: their port was at its cap",
+                &["port"],
+            ),
+            gates: Mutex::new(Vec::new()),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -99,11 +115,22 @@ impl Metrics {
             Box::new(m.bad_frames.clone()),
             Box::new(m.master_connected.clone()),
             Box::new(m.term.clone()),
+            Box::new(m.connections.clone()),
+            Box::new(m.connections_refused.clone()),
         ];
         for c in collectors {
             must(m.registry.register(c));
         }
         m
+    }
+
+    /// The connection cap of `port` (named `key` in the config file): refusals are counted in
+    /// `connections_refused_total`, open connections shown in `connections`.
+    pub fn conn_gate(&self, port: &'static str, key: &'static str, max: usize) -> Arc<ConnGate> {
+        let refused = self.connections_refused.with_label_values(&[port]);
+        let gate = ConnGate::new(port, key, max, move || refused.inc());
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).push(gate.clone());
+        gate
     }
 
     /// Count a data request in progress until the guard is dropped.
@@ -126,6 +153,9 @@ impl Metrics {
         }
         self.master_connected.set(i64::from(link.leader().is_some()));
         self.term.set(link.term() as i64);
+        for gate in self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            self.connections.with_label_values(&[gate.port()]).set(gate.open() as i64);
+        }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::warn!(error = %e, "encoding metrics failed");

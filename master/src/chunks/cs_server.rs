@@ -37,11 +37,14 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest address a chunkserver may register with (host names are at most 253 bytes).
 const MAX_ADDR_LEN: usize = 300;
 
-/// Accept chunkserver connections until the listener fails.
+/// Accept chunkserver connections until the listener fails, each under the port's connection
+/// cap (`MATOCS_MAX_CONNECTIONS`).
 pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
+    let gate = svc.metrics.conn_gate("cs", "MATOCS_MAX_CONNECTIONS", svc.cfg.net.cs_max_connections);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Some(slot) = gate.admit(peer) else { continue };
                 let _ = stream.set_nodelay(true);
                 let svc = svc.clone();
                 tokio::spawn(async move {
@@ -57,6 +60,7 @@ pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
                             tracing::warn!(%peer, error = %e, "closing chunkserver connection after a bad frame");
                         }
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -83,7 +87,8 @@ fn check_addr(what: &str, addr: &str) -> Result<(), FrameError> {
 
 async fn handle_conn(stream: TcpStream, svc: &Arc<ChunkService>) -> Result<(), FrameError> {
     let (mut rd, mut wr) = stream.into_split();
-    let first = match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame(&mut rd)).await {
+    let limits = svc.cfg.net.peer_frame_limits();
+    let first = match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame_limited(&mut rd, &limits)).await {
         Err(_) => {
             tracing::info!("chunkserver connection sent no registration in time; closing");
             return Ok(());
