@@ -114,3 +114,38 @@ impl AsyncWrite for GatedStream {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn connections_over_the_cap_and_silent_ones_are_closed() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let gate = ConnGate::new("http", "HTTP_MAX_CONNECTIONS", 1, || {});
+        let listener = GatedListener::new(tcp, gate.clone(), Duration::from_millis(300));
+        let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok\n" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = first.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "the first is served");
+        // The second is over the cap of one: closed at once.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf)).await.expect("closed");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        assert_eq!(gate.refused(), 1);
+        // The first, now silent, is closed after the idle timeout, which frees its slot.
+        let r = tokio::time::timeout(Duration::from_secs(5), first.read(&mut buf)).await.expect("closed when idle");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while gate.open() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the slot was not given back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
