@@ -68,6 +68,11 @@ const KNOWN_KEYS: &[&str] = &[
     "HTTP_LISTEN_PORT",
     "LOG_LEVEL",
     "HEARTBEAT_MS",
+    "CSSERV_MAX_CONNECTIONS",
+    "CSSERV_MAX_REQUESTS_IN_FLIGHT",
+    "HTTP_MAX_CONNECTIONS",
+    "NET_IDLE_TIMEOUT",
+    "NET_FRAME_TIMEOUT",
 ];
 
 /// A config file problem: which file and line, and what is wrong.
@@ -112,6 +117,81 @@ pub struct ChunkserverConfig {
     pub log_level: String,
     /// `AUTH_CODE`: the secret to prove to the masters, and that they must prove back.
     pub auth_code: Option<String>,
+    /// Connection caps, timeouts and requests in flight of the data and HTTP ports.
+    pub net: NetLimits,
+}
+
+/// Resource limits of a chunkserver's ports (our own keys: MooseFS has none). See
+/// ARCHITECTURE.md, "Resource limits".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetLimits {
+    /// Open connections on the data port 9422 (`CSSERV_MAX_CONNECTIONS`, default 4096): one
+    /// per client, four per other chunkserver.
+    pub data_max_connections: usize,
+    /// Requests in flight on one data connection (`CSSERV_MAX_REQUESTS_IN_FLIGHT`, default 64:
+    /// at most 64 · 4 MiB of data held for one connection); at the cap the connection is not
+    /// read until an answer is written.
+    pub data_max_in_flight: usize,
+    /// Open connections on the HTTP port 9427 (`HTTP_MAX_CONNECTIONS`, default 64).
+    pub http_max_connections: usize,
+    /// Data connections with nothing in flight and nothing received this long are closed
+    /// (`NET_IDLE_TIMEOUT`, seconds, default 300; 0 = never; else at least 120).
+    pub idle_timeout: Option<Duration>,
+    /// A frame must complete this long after its first byte (`NET_FRAME_TIMEOUT`, seconds,
+    /// default 60).
+    pub frame_timeout: Duration,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            data_max_connections: 4096,
+            data_max_in_flight: 64,
+            http_max_connections: 64,
+            idle_timeout: Some(proto::rpc::DEFAULT_IDLE_TIMEOUT),
+            frame_timeout: proto::frame::DEFAULT_FRAME_TIMEOUT,
+        }
+    }
+}
+
+impl NetLimits {
+    /// How the data port serves one connection: requests of at most
+    /// [`proto::data::MAX_REQUEST_FRAME`] bytes.
+    pub fn data_serve_limits(&self) -> proto::rpc::ServeLimits {
+        proto::rpc::ServeLimits {
+            frame: proto::frame::FrameLimits {
+                max_frame: proto::data::MAX_REQUEST_FRAME,
+                frame_timeout: self.frame_timeout,
+            },
+            max_in_flight: self.data_max_in_flight,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+
+    fn parse(map: &Kv) -> Result<NetLimits, ConfigError> {
+        let d = NetLimits::default();
+        let at_least_one = |key: &str, default: usize| -> Result<usize, ConfigError> {
+            let v: usize = map.num(key, default)?;
+            if v == 0 {
+                return Err(map.err(map.line_of(key), format!("{key} must be at least 1")));
+            }
+            Ok(v)
+        };
+        let idle = map.seconds("NET_IDLE_TIMEOUT", d.idle_timeout.map_or(0, |t| t.as_secs()))?;
+        let idle_timeout = proto::rpc::idle_timeout_from_secs(idle)
+            .map_err(|msg| map.err(map.line_of("NET_IDLE_TIMEOUT"), format!("NET_IDLE_TIMEOUT: {msg}")))?;
+        let frame = map.seconds("NET_FRAME_TIMEOUT", d.frame_timeout.as_secs())?;
+        if frame == 0 {
+            return Err(map.err(map.line_of("NET_FRAME_TIMEOUT"), "NET_FRAME_TIMEOUT must be at least 1 second".into()));
+        }
+        Ok(NetLimits {
+            data_max_connections: at_least_one("CSSERV_MAX_CONNECTIONS", d.data_max_connections)?,
+            data_max_in_flight: at_least_one("CSSERV_MAX_REQUESTS_IN_FLIGHT", d.data_max_in_flight)?,
+            http_max_connections: at_least_one("HTTP_MAX_CONNECTIONS", d.http_max_connections)?,
+            idle_timeout,
+            frame_timeout: Duration::from_secs(frame),
+        })
+    }
 }
 
 impl ChunkserverConfig {
@@ -183,6 +263,7 @@ impl ChunkserverConfig {
             heartbeat: Duration::from_millis(heartbeat),
             log_level: map.text("LOG_LEVEL").unwrap_or("info").to_string(),
             auth_code: map.text("AUTH_CODE").filter(|c| !c.is_empty()).map(str::to_string),
+            net: NetLimits::parse(&map)?,
         })
     }
 }
@@ -338,6 +419,25 @@ mod tests {
         assert_eq!(cfg.heartbeat, Duration::from_secs(1));
         assert_eq!(cfg.bind_host, None);
         assert_eq!(cfg.log_level, "info");
+        assert_eq!(cfg.net, NetLimits::default());
+    }
+
+    #[test]
+    fn limit_keys_are_read_and_checked() {
+        let cfg = ChunkserverConfig::parse(
+            "CSSERV_MAX_CONNECTIONS = 10\nCSSERV_MAX_REQUESTS_IN_FLIGHT = 3\nHTTP_MAX_CONNECTIONS = 2\n\
+             NET_IDLE_TIMEOUT = 600\nNET_FRAME_TIMEOUT = 9\n",
+        )
+        .unwrap();
+        let n = cfg.net;
+        assert_eq!((n.data_max_connections, n.data_max_in_flight, n.http_max_connections), (10, 3, 2));
+        assert_eq!(n.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(n.data_serve_limits().frame.frame_timeout, Duration::from_secs(9));
+        assert_eq!(ChunkserverConfig::parse("NET_IDLE_TIMEOUT = 0\n").unwrap().net.idle_timeout, None);
+        let e = ChunkserverConfig::parse("\nNET_IDLE_TIMEOUT = 5\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("too short"), "{e}");
+        let e = ChunkserverConfig::parse("CSSERV_MAX_CONNECTIONS = 0\n").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("at least 1"), "{e}");
     }
 
     #[test]

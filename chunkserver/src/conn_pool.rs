@@ -29,18 +29,26 @@ impl ConnPool {
     }
 
     /// A live connection to `addr`: a pooled one, or a new one while the pool is not full.
+    /// Only a connection that opened is kept, and keeping one first drops every spent
+    /// connection (broken, or idle past `proto::rpc::IDLE_RETIRE`) and every address left
+    /// without one: chain addresses come from requests, and the pool must not grow with them.
     pub async fn get(&self, addr: &str) -> Result<Arc<DataConn>, RpcError> {
         {
             let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-            let list = conns.entry(addr.to_string()).or_default();
-            list.retain(|c| !c.is_broken());
-            if list.len() >= CONNS_PER_PEER {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % list.len();
-                return Ok(list[i].clone());
+            if let Some(list) = conns.get_mut(addr) {
+                list.retain(|c| !c.is_broken());
+                if list.len() >= CONNS_PER_PEER {
+                    let i = self.next.fetch_add(1, Ordering::Relaxed) % list.len();
+                    return Ok(list[i].clone());
+                }
             }
         }
         let conn = RpcConn::connect(addr, self.connect_timeout).await?;
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns.retain(|_, list| {
+            list.retain(|c| !c.is_broken());
+            !list.is_empty()
+        });
         let list = conns.entry(addr.to_string()).or_default();
         if list.len() < CONNS_PER_PEER {
             list.push(conn.clone());

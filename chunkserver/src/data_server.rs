@@ -11,6 +11,7 @@ use proto::meta::CHUNK_SIZE;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::config::NetLimits;
 use crate::conn_pool::ConnPool;
 use crate::error::{is_damage, outcome};
 use crate::events::Events;
@@ -31,11 +32,17 @@ pub struct DataServer {
     pub metrics: Arc<Metrics>,
     pub events: Events,
     pub pool: Arc<ConnPool>,
+    /// Connection cap (`CSSERV_MAX_CONNECTIONS`), requests in flight, frame deadline and idle
+    /// timeout of the port.
+    pub limits: NetLimits,
 }
 
 impl DataServer {
-    /// Accept connections until the task is dropped (which also ends every connection).
+    /// Accept connections until the task is dropped (which also ends every connection), each
+    /// under the port's connection cap and served within its limits.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let gate = self.metrics.conn_gate("data", "CSSERV_MAX_CONNECTIONS", self.limits.data_max_connections);
+        let limits = self.limits.data_serve_limits();
         let mut conns = JoinSet::new();
         loop {
             while conns.try_join_next().is_some() {}
@@ -47,19 +54,27 @@ impl DataServer {
                     continue;
                 }
             };
+            let Some(slot) = gate.admit(peer) else { continue };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             conns.spawn(async move {
                 let handler = me.clone();
-                let served = proto::rpc::serve_conn(stream, move |op: DataOp| {
+                let served = proto::rpc::serve_conn(stream, limits, move |op: DataOp| {
                     let h = handler.clone();
-                    async move { h.handle(op).await }
+                    async move {
+                        // Every variable-length field bounded before any work.
+                        match op.check_bounds() {
+                            Ok(()) => h.handle(op).await,
+                            Err(e) => DataResponse::Error(e),
+                        }
+                    }
                 })
                 .await;
                 if let Err(e) = served {
                     me.metrics.bad_frames.inc();
                     tracing::warn!(peer = %peer, error = %e, "bad frame on the data port, connection closed");
                 }
+                drop(slot);
             });
         }
     }

@@ -50,8 +50,14 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serve until the task is dropped.
-pub async fn serve(listener: TcpListener, state: HttpState) {
+/// A connection to the HTTP port that sends nothing for this long is closed.
+pub const HTTP_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serve until the task is dropped, at most `max_connections` at once
+/// (`HTTP_MAX_CONNECTIONS`).
+pub async fn serve(listener: TcpListener, state: HttpState, max_connections: usize) {
+    let gate = state.metrics.conn_gate("http", "HTTP_MAX_CONNECTIONS", max_connections);
+    let listener = proto::http_listener::GatedListener::new(listener, gate, HTTP_IDLE_TIMEOUT);
     if let Err(e) = axum::serve(listener, router(state)).await {
         tracing::error!(error = %e, "HTTP server stopped");
     }

@@ -1,8 +1,11 @@
 //! Prometheus metrics of a chunkserver, served on `/metrics` with the prefix `mfschunkserver_`.
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use proto::conn_gate::ConnGate;
 
 use crate::master_link::LinkState;
 use crate::store::Store;
@@ -44,6 +47,12 @@ pub struct Metrics {
     pub master_refusals: IntCounter,
     /// Highest Raft term seen.
     pub term: IntGauge,
+    /// Open connections by port (data, http), against each port's cap.
+    pub connections: IntGaugeVec,
+    /// Connections closed at once because their port was at its cap, by port.
+    pub connections_refused: IntCounterVec,
+    /// The ports' connection caps, read for `connections` at each render.
+    gates: Mutex<Vec<Arc<ConnGate>>>,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -86,6 +95,13 @@ impl Metrics {
                 "Registrations refused by a master or of a master that failed AUTH_CODE",
             ),
             term: g("term", "Highest Raft term seen"),
+            connections: gv("connections", "Open connections by port", &["port"]),
+            connections_refused: cv(
+                "connections_refused_total",
+                "Connections closed at once: their port was at its cap",
+                &["port"],
+            ),
+            gates: Mutex::new(Vec::new()),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -106,11 +122,22 @@ impl Metrics {
             Box::new(m.master_connected.clone()),
             Box::new(m.master_refusals.clone()),
             Box::new(m.term.clone()),
+            Box::new(m.connections.clone()),
+            Box::new(m.connections_refused.clone()),
         ];
         for c in collectors {
             must(m.registry.register(c));
         }
         m
+    }
+
+    /// The connection cap of `port` (named `key` in the config file): refusals are counted in
+    /// `connections_refused_total`, open connections shown in `connections`.
+    pub fn conn_gate(&self, port: &'static str, key: &'static str, max: usize) -> Arc<ConnGate> {
+        let refused = self.connections_refused.with_label_values(&[port]);
+        let gate = ConnGate::new(port, key, max, move || refused.inc());
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).push(gate.clone());
+        gate
     }
 
     /// Count a data request in progress until the guard is dropped.
@@ -133,6 +160,9 @@ impl Metrics {
         }
         self.master_connected.set(i64::from(link.leader().is_some()));
         self.term.set(link.term() as i64);
+        for gate in self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            self.connections.with_label_values(&[gate.port()]).set(gate.open() as i64);
+        }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::warn!(error = %e, "encoding metrics failed");

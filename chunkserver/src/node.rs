@@ -79,6 +79,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
         metrics: metrics.clone(),
         events: events.clone(),
         pool: pool.clone(),
+        limits: cfg.net.clone(),
     });
     tasks.push(tokio::spawn(data_server.serve(data_listener)));
 
@@ -119,7 +120,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
     }
     let http_state =
         HttpState { store: store.clone(), metrics, link: link.clone(), data_listen: data_addr.to_string() };
-    tasks.push(tokio::spawn(crate::http::serve(http_listener, http_state)));
+    tasks.push(tokio::spawn(crate::http::serve(http_listener, http_state, cfg.net.http_max_connections)));
 
     Ok(Running { data_addr, http_addr, store, link, events, tasks })
 }

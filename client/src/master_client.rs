@@ -172,9 +172,11 @@ impl MasterClient {
                 return Ok(c.clone());
             }
         }
-        *guard = None;
+        // A connection that ended for idleness only (retired here, or closed by the master's
+        // idle timeout) says nothing against its master: connect to the same one again.
+        let same = guard.take().filter(|c| c.ended_idle()).map(|c| c.addr.clone());
         let hinted = self.hint.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let addr = hinted.unwrap_or_else(|| {
+        let addr = hinted.or(same).unwrap_or_else(|| {
             let i = self.next_addr.load(Ordering::Relaxed) % self.masters.len();
             self.masters[i].clone()
         });

@@ -9,6 +9,7 @@ use proto::client::{
     ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION, SESSION_SECRET_LEN,
 };
 use proto::meta::{Creds, FileType, Ino, Timestamp, ROOT_INODE};
+use proto::rpc::ServeLimits;
 use proto::Errno;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -50,20 +51,25 @@ impl Conn {
     }
 }
 
-/// Accept client connections until the listener fails.
+/// Accept client connections until the listener fails, each under the port's connection cap
+/// (`MATOCL_MAX_CONNECTIONS`) and served within the client port's limits.
 pub async fn serve(listener: TcpListener, svc: Arc<ClientService>) {
+    let gate = svc.metrics.conn_gate("client", "MATOCL_MAX_CONNECTIONS", svc.cfg.net.client_max_connections);
+    let limits = svc.cfg.net.client_serve_limits();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Some(slot) = gate.admit(peer) else { continue };
                 let _ = stream.set_nodelay(true);
                 let svc = svc.clone();
                 tokio::spawn(async move {
                     svc.metrics.client_connections.inc();
-                    if let Err(e) = handle_conn(stream, peer, svc.clone()).await {
+                    if let Err(e) = handle_conn(stream, peer, limits, svc.clone()).await {
                         svc.metrics.bad_frames.with_label_values(&["client"]).inc();
                         tracing::warn!(%peer, error = %e, "closing client connection after a bad frame");
                     }
                     svc.metrics.client_connections.dec();
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -77,10 +83,11 @@ pub async fn serve(listener: TcpListener, svc: Arc<ClientService>) {
 async fn handle_conn(
     stream: TcpStream,
     peer: SocketAddr,
+    limits: ServeLimits,
     svc: Arc<ClientService>,
 ) -> Result<(), proto::frame::FrameError> {
     let conn = Arc::new(Conn::new(peer.ip()));
-    proto::rpc::serve_conn(stream, move |body: RequestBody| {
+    proto::rpc::serve_conn(stream, limits, move |body: RequestBody| {
         let (svc, conn) = (svc.clone(), conn.clone());
         async move { svc.handle(&conn, body).await }
     })
@@ -125,6 +132,11 @@ impl ClientService {
         if let Some(redirect) = self.not_leader() {
             return redirect;
         }
+        // Every variable-length field bounded before any work (the write op once mapped).
+        let body = match body.bounded() {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
         match body {
             RequestBody::Challenge => {
                 let rnd: [u8; CHALLENGE_LEN] = rand::random();

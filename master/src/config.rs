@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::net_limits::NetLimits;
+
 /// Default ports (MooseFS numbering; 9419 carries Raft between masters instead of metaloggers).
 pub const DEFAULT_RAFT_PORT: u16 = 9419;
 pub const DEFAULT_CS_PORT: u16 = 9420;
@@ -180,6 +182,8 @@ pub struct MasterConfig {
     pub session_sustain: Duration,
     /// Pacing of the leader's chunk loop (replication and deletion).
     pub chunk_loop: ChunkLoopConfig,
+    /// Connection caps, timeouts and requests in flight of every port.
+    pub net: NetLimits,
     pub log_level: String,
     /// `AUTH_CODE`: the secret chunkservers (and the other masters) must prove they know
     /// before they are accepted. `None`: no proof asked (MooseFS's default).
@@ -322,6 +326,7 @@ impl MasterConfig {
             }
         }
         let get = |k: &str| map.get(k).map(|(_, v)| v.clone());
+        let net = NetLimits::parse(&map)?;
         let data_path = PathBuf::from(get("DATA_PATH").unwrap_or_else(|| "/var/lib/mfs".into()));
         let exports_filename =
             get("EXPORTS_FILENAME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/mfs/mfsexports.cfg"));
@@ -406,6 +411,7 @@ impl MasterConfig {
             commit_timeout: Duration::from_millis(num(&map, "COMMIT_TIMEOUT_MS", 5_000)?),
             session_sustain: Duration::from_secs(num(&map, "SESSION_SUSTAIN_TIME", 86_400)?),
             chunk_loop: chunk_loop_config(&map)?,
+            net,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
         })
     }

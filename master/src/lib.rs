@@ -18,6 +18,7 @@ pub mod http;
 pub mod log_format;
 pub mod metrics;
 pub mod namespace;
+pub mod net_limits;
 pub mod node;
 pub mod peer_auth;
 pub mod peer_proto;

@@ -1,11 +1,13 @@
 //! Prometheus metrics of a master, served on `/metrics`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use proto::conn_gate::ConnGate;
 
 use crate::raft_types::Raft;
 use crate::sm_store::SharedState;
@@ -21,6 +23,10 @@ pub struct Metrics {
     pub bad_frames: IntCounterVec,
     /// Open client connections.
     pub client_connections: IntGauge,
+    /// Open connections by port (raft, cs, client, http), against each port's cap.
+    pub connections: IntGaugeVec,
+    /// Connections closed at once because their port was at its cap, by port.
+    pub connections_refused: IntCounterVec,
     /// Requests and peers refused for failing a proof of who they are, by port (client, cs,
     /// raft) and reason (session_secret, auth_code, unknown_peer, ...).
     pub auth_refused: IntCounterVec,
@@ -57,6 +63,8 @@ pub struct Metrics {
     /// result (ok, refused, timeout, disconnected).
     pub cs_commands: IntCounterVec,
     last_leader_contact: Mutex<Option<Instant>>,
+    /// The ports' connection caps, read for `connections` at each render.
+    gates: Mutex<Vec<Arc<ConnGate>>>,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -84,6 +92,11 @@ impl Metrics {
             latency,
             bad_frames,
             client_connections: g("client_connections", "Open client connections"),
+            connections: must(IntGaugeVec::new(Opts::new("connections", "Open connections by port"), &["port"])),
+            connections_refused: must(IntCounterVec::new(
+                Opts::new("connections_refused_total", "Connections closed at once: their port was at its cap"),
+                &["port"],
+            )),
             auth_refused: must(IntCounterVec::new(
                 Opts::new("auth_refused_total", "Requests and peers refused for a failed proof of identity"),
                 &["port", "reason"],
@@ -124,6 +137,7 @@ impl Metrics {
                 &["command", "result"],
             )),
             last_leader_contact: Mutex::new(None),
+            gates: Mutex::new(Vec::new()),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -131,6 +145,8 @@ impl Metrics {
             Box::new(m.latency.clone()),
             Box::new(m.bad_frames.clone()),
             Box::new(m.client_connections.clone()),
+            Box::new(m.connections.clone()),
+            Box::new(m.connections_refused.clone()),
             Box::new(m.auth_refused.clone()),
             Box::new(m.raft_role.clone()),
             Box::new(m.raft_term.clone()),
@@ -157,6 +173,15 @@ impl Metrics {
             must(m.registry.register(c));
         }
         m
+    }
+
+    /// The connection cap of `port` (named `key` in the config file): refusals are counted in
+    /// `connections_refused_total`, open connections shown in `connections`.
+    pub fn conn_gate(&self, port: &'static str, key: &'static str, max: usize) -> Arc<ConnGate> {
+        let refused = self.connections_refused.with_label_values(&[port]);
+        let gate = ConnGate::new(port, key, max, move || refused.inc());
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).push(gate.clone());
+        gate
     }
 
     /// Record that the leader reached us (an accepted append-entries or snapshot chunk).
@@ -191,6 +216,9 @@ impl Metrics {
             self.inodes.set(st.ns.inode_count() as i64);
             self.sessions.set(st.sessions.len() as i64);
             self.chunks.set(st.ns.chunk_table().len() as i64);
+        }
+        for gate in self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            self.connections.with_label_values(&[gate.port()]).set(gate.open() as i64);
         }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {

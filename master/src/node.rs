@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
+use proto::http_listener::GatedListener;
 use proto::meta::Timestamp;
 use raft_store::{RocksLogStore, SnapshotFiles};
 use tokio::net::TcpListener;
@@ -18,6 +19,7 @@ use crate::exports::Exports;
 use crate::http::{self, HttpState};
 use crate::log_format::LogCommand;
 use crate::metrics::Metrics;
+use crate::net_limits::HTTP_IDLE_TIMEOUT;
 use crate::peer_auth::{PeerGate, PeerIdentity};
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
@@ -88,7 +90,13 @@ impl Master {
 
         let mut tasks = Vec::new();
         let gate = Arc::new(PeerGate::new(&cfg, raft.clone()));
-        tasks.push(tokio::spawn(peer_server::serve(raft_listener, raft.clone(), metrics.clone(), gate)));
+        tasks.push(tokio::spawn(peer_server::serve(
+            raft_listener,
+            raft.clone(),
+            metrics.clone(),
+            cfg.net.clone(),
+            gate,
+        )));
         let chunks = ChunkService::new(raft.clone(), state.clone(), cfg.clone(), metrics.clone());
         tasks.extend(chunks.start(cs_listener));
         let svc = Arc::new(ClientService {
@@ -108,6 +116,8 @@ impl Master {
             cfg: cfg.clone(),
             chunks: chunks.clone(),
         });
+        let http_gate = metrics.conn_gate("http", "HTTP_MAX_CONNECTIONS", cfg.net.http_max_connections);
+        let http_listener = GatedListener::new(http_listener, http_gate, HTTP_IDLE_TIMEOUT);
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
                 tracing::error!(error = %e, "http server stopped");

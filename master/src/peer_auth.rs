@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use proto::auth::{self, Direction};
+use proto::frame::FrameLimits;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::MasterConfig;
@@ -30,6 +31,8 @@ use crate::raft_types::Raft;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The refusal reason of a handshake that failed on a malformed or unexpected frame.
 pub const BAD_FRAME: &str = "bad_frame";
+/// Largest handshake message (a node id and a nonce, or a proof, or a refusal's reason).
+const HANDSHAKE_FRAME: FrameLimits = FrameLimits { max_frame: 4096, frame_timeout: HANDSHAKE_TIMEOUT };
 /// How long a resolved peer host is trusted before it is resolved again.
 const RESOLVE_TTL: Duration = Duration::from_secs(60);
 
@@ -89,7 +92,7 @@ impl PeerIdentity {
     async fn handshake(&self, stream: &mut TcpStream) -> Result<(), HandshakeError> {
         let nonce = auth::nonce();
         proto::frame::write_frame(stream, &PeerRequest::Hello { from: self.node_id, nonce }).await?;
-        let (server_nonce, server_proof) = match proto::frame::read_frame(stream).await? {
+        let (server_nonce, server_proof) = match proto::frame::read_frame_limited(stream, &HANDSHAKE_FRAME).await? {
             PeerResponse::Hello { nonce, proof } => (nonce, proof),
             PeerResponse::Refused { reason } => return Err(HandshakeError::Refused(reason)),
             _ => return Err(HandshakeError::Protocol("expected Hello".into())),
@@ -108,7 +111,7 @@ impl PeerIdentity {
             }
         };
         proto::frame::write_frame(stream, &PeerRequest::Prove { proof }).await?;
-        match proto::frame::read_frame(stream).await? {
+        match proto::frame::read_frame_limited(stream, &HANDSHAKE_FRAME).await? {
             PeerResponse::Welcome => Ok(()),
             PeerResponse::Refused { reason } => Err(HandshakeError::Refused(reason)),
             _ => Err(HandshakeError::Protocol("expected Welcome".into())),
@@ -189,7 +192,7 @@ impl PeerGate {
 
     async fn admit_inner(&self, stream: &mut TcpStream, peer: IpAddr) -> Result<u64, (&'static str, String)> {
         let io = |e: proto::frame::FrameError| (BAD_FRAME, e.to_string());
-        let (from, caller_nonce) = match proto::frame::read_frame(stream).await.map_err(io)? {
+        let (from, caller_nonce) = match proto::frame::read_frame_limited(stream, &HANDSHAKE_FRAME).await.map_err(io)? {
             PeerRequest::Hello { from, nonce } => (from, nonce),
             _ => return Err((BAD_FRAME, "the first message must be Hello".into())),
         };
@@ -201,7 +204,7 @@ impl PeerGate {
         let nonce = auth::nonce();
         let proof = self.code.as_deref().map(|c| auth::prove(c, Direction::RaftServerToClient, &caller_nonce, &nonce));
         proto::frame::write_frame(stream, &PeerResponse::Hello { nonce, proof }).await.map_err(io)?;
-        let their = match proto::frame::read_frame(stream).await.map_err(io)? {
+        let their = match proto::frame::read_frame_limited(stream, &HANDSHAKE_FRAME).await.map_err(io)? {
             PeerRequest::Prove { proof } => proof,
             _ => return Err((BAD_FRAME, "the second message must be Prove".into())),
         };

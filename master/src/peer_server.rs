@@ -1,26 +1,33 @@
-//! Incoming Raft RPCs (port 9419): one task per connection, one request at a time.
+//! Incoming Raft RPCs (port 9419): one task per connection, one request at a time, under the
+//! port's connection cap (`MATOML_MAX_CONNECTIONS`), frame deadline and idle timeout.
 
 use std::sync::Arc;
 
+use proto::frame::FrameLimits;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::Metrics;
+use crate::net_limits::NetLimits;
 use crate::peer_auth::{PeerGate, BAD_FRAME};
 use crate::peer_proto::{PeerRequest, PeerResponse};
 use crate::raft_types::Raft;
 
-/// Accept peer connections until the listener fails. Each must pass `gate` (the handshake of
+/// Accept peer connections until the listener fails. Each must pass `auth` (the handshake of
 /// `peer_auth.rs`) before any Raft message is read from it.
-pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, gate: Arc<PeerGate>) {
+pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, limits: NetLimits, auth: Arc<PeerGate>) {
+    let gate = metrics.conn_gate("raft", "MATOML_MAX_CONNECTIONS", limits.raft_max_connections);
+    let frame = limits.peer_frame_limits();
     loop {
         match listener.accept().await {
             Ok((mut stream, peer)) => {
+                let Some(slot) = gate.admit(peer) else { continue };
                 let _ = stream.set_nodelay(true);
                 let raft = raft.clone();
                 let metrics = metrics.clone();
-                let gate = gate.clone();
+                let idle = limits.idle_timeout;
+                let auth = auth.clone();
                 tokio::spawn(async move {
-                    match gate.admit(&mut stream, peer.ip()).await {
+                    match auth.admit(&mut stream, peer.ip()).await {
                         Ok(_) => {}
                         Err((BAD_FRAME, text)) => {
                             metrics.bad_frames.with_label_values(&["raft"]).inc();
@@ -33,10 +40,11 @@ pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, gat
                             return;
                         }
                     }
-                    if let Err(e) = handle_conn(stream, &raft, &metrics).await {
+                    if let Err(e) = handle_conn(stream, &raft, &metrics, &frame, idle).await {
                         metrics.bad_frames.with_label_values(&["raft"]).inc();
                         tracing::warn!(%peer, error = %e, "closing raft peer connection after a bad frame");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -47,13 +55,33 @@ pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, gat
     }
 }
 
-async fn handle_conn(mut stream: TcpStream, raft: &Raft, metrics: &Metrics) -> Result<(), proto::frame::FrameError> {
+async fn handle_conn(
+    mut stream: TcpStream,
+    raft: &Raft,
+    metrics: &Metrics,
+    limits: &FrameLimits,
+    idle: Option<std::time::Duration>,
+) -> Result<(), proto::frame::FrameError> {
     loop {
-        let req: PeerRequest = match proto::frame::read_frame(&mut stream).await {
-            Ok(r) => r,
+        // Waiting for a frame's first byte is cancel safe: an idle connection just closes.
+        let first = match idle {
+            None => proto::frame::next_frame_start(&mut stream).await,
+            Some(idle) => match tokio::time::timeout(idle, proto::frame::next_frame_start(&mut stream)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!("closing a raft peer connection idle for {idle:?}");
+                    return Ok(());
+                }
+            },
+        };
+        let first = match first {
+            Ok(b) => b,
             Err(e) if e.is_clean_close() => return Ok(()),
             Err(e) => return Err(e),
         };
+        let payload = proto::frame::read_payload_after(&mut stream, first, limits).await?;
+        let req: PeerRequest = proto::frame::decode(&payload)?;
+        drop(payload);
         let resp = match req {
             PeerRequest::AppendEntries(rpc) => {
                 let from_leader = rpc.vote.leader_id().voted_for();

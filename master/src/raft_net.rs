@@ -1,7 +1,7 @@
 //! Outgoing Raft RPCs: openraft's `RaftNetwork` over one TCP connection per peer.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -29,16 +29,25 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &MasterNode) -> PeerClient {
-        PeerClient { target, addr: node.raft_addr.clone(), me: self.me.clone(), conn: Mutex::new(None) }
+        PeerClient {
+            target,
+            addr: node.raft_addr.clone(),
+            me: self.me.clone(),
+            conn: Mutex::new((None, Instant::now())),
+        }
     }
 }
 
-/// The connection to one peer, re-established on the next call after any error.
+/// The connection to one peer, re-established on the next call after any error, and after
+/// it sat unused for [`proto::rpc::IDLE_RETIRE`] (a follower's connection to its leader only
+/// carries votes): the peer closes connections idle for its `NET_IDLE_TIMEOUT`, and a vote sent
+/// on a connection the peer just closed would be lost for a whole election round.
 pub struct PeerClient {
     target: u64,
     addr: String,
     me: Arc<PeerIdentity>,
-    conn: Mutex<Option<TcpStream>>,
+    /// The connection and when it was last used.
+    conn: Mutex<(Option<TcpStream>, Instant)>,
 }
 
 /// Why a call to a peer failed before getting an answer.
@@ -103,8 +112,13 @@ pub async fn call_once(
 
 impl PeerClient {
     async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, CallError> {
-        let mut conn = self.conn.lock().await;
-        call_once(&mut conn, &self.me, &self.addr, &req, option.hard_ttl()).await
+        let mut guard = self.conn.lock().await;
+        let (conn, used) = &mut *guard;
+        if used.elapsed() >= proto::rpc::IDLE_RETIRE {
+            *conn = None;
+        }
+        *used = Instant::now();
+        call_once(conn, &self.me, &self.addr, &req, option.hard_ttl()).await
     }
 
     fn rpc_err<E: std::error::Error>(e: CallError) -> RPCError<u64, MasterNode, E> {

@@ -22,7 +22,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::errno::Errno;
-use crate::meta::{Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode, CHUNK_SIZE, MAX_FILE_SIZE};
+use crate::meta::{
+    Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode, CHUNK_SIZE, MAX_FILE_SIZE, MAX_NAME_LEN,
+    MAX_SYMLINK_LEN, MAX_XATTR_NAME_LEN, MAX_XATTR_VALUE,
+};
 
 /// Version of this protocol; a master refuses a client with another version.
 /// 2: export checks (challenge, subfolder, password) and the session on reads.
@@ -59,6 +62,27 @@ impl SessionKey {
 
 /// Most chunks one `FileChunks` answer lists (a file may have 2^31).
 pub const FILE_CHUNKS_PAGE: usize = 4096;
+
+/// Largest request frame a master's client port reads (port 9421). The largest real
+/// request is far smaller: a 64 KiB xattr value, or credentials with 65536 groups.
+pub const MAX_REQUEST_FRAME: usize = 1 << 20;
+
+/// Most entries one `ReadDir` answer lists, whatever `max_entries` asks (with attributes and
+/// 255-byte names, under 4 MiB).
+pub const MAX_READDIR_PAGE: usize = 10_000;
+
+/// Longest session `info` kept (bytes): a longer one is cut at a character boundary. It is
+/// free text for operators, stored in the replicated session record.
+pub const MAX_SESSION_INFO: usize = 256;
+
+/// Longest session folder (`mfsmount -S`) accepted, as Linux `PATH_MAX`.
+pub const MAX_SUBFOLDER_LEN: usize = 4096;
+
+/// Most addresses a `ChunkWrite` may list as `failed`.
+pub const MAX_FAILED: usize = 64;
+
+/// Longest chunkserver address accepted in a request (a host name is at most 253 bytes).
+pub const MAX_ADDR_LEN: usize = 300;
 
 /// Length of the random challenge a master sends before a password check.
 pub const CHALLENGE_LEN: usize = 32;
@@ -211,15 +235,46 @@ impl WriteOp {
     }
 
     /// Limits a request must respect before a leader proposes it: what the state machine
-    /// would refuse anyway, refused before it costs a log entry on every master (a file size
-    /// past [`MAX_FILE_SIZE`] is EFBIG, as the namespace answers).
+    /// would refuse anyway, refused before it costs a log entry on every master, with the
+    /// errno the namespace answers (a file size past [`MAX_FILE_SIZE`] is EFBIG, a name past
+    /// [`MAX_NAME_LEN`] ENAMETOOLONG, ...). Every variable-length field is bounded here.
     pub fn check_bounds(&self) -> Result<(), Errno> {
         let size_ok = |size: u64| if size > MAX_FILE_SIZE { Err(Errno::EFBIG) } else { Ok(()) };
         match self {
             WriteOp::SetAttr { set, .. } => set.size.map_or(Ok(()), size_ok),
             WriteOp::WriteEnd { size, .. } => size_ok(*size),
-            WriteOp::ChunkWrite { index, .. } => size_ok(u64::from(*index) * CHUNK_SIZE + 1),
-            _ => Ok(()),
+            WriteOp::ChunkWrite { index, failed, .. } => {
+                size_ok(u64::from(*index) * CHUNK_SIZE + 1)?;
+                if failed.len() > MAX_FAILED || failed.iter().any(|a| a.len() > MAX_ADDR_LEN) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            WriteOp::MkNod { name, .. }
+            | WriteOp::Create { name, .. }
+            | WriteOp::MkDir { name, .. }
+            | WriteOp::Unlink { name, .. }
+            | WriteOp::RmDir { name, .. }
+            | WriteOp::Link { new_name: name, .. } => name_ok(name),
+            WriteOp::Rename { name, new_name, .. } => name_ok(name).and_then(|()| name_ok(new_name)),
+            WriteOp::Symlink { name, target, .. } => {
+                name_ok(name)?;
+                if target.len() > MAX_SYMLINK_LEN {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                Ok(())
+            }
+            WriteOp::SetXattr { name, value, .. } => {
+                xattr_name_ok(name)?;
+                if value.len() > MAX_XATTR_VALUE {
+                    return Err(Errno::E2BIG);
+                }
+                Ok(())
+            }
+            WriteOp::RemoveXattr { name, .. } => xattr_name_ok(name),
+            WriteOp::Open { .. } | WriteOp::Release { .. } | WriteOp::SetGoal { .. } | WriteOp::SetTrashTime { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -233,6 +288,20 @@ impl WriteOp {
             _ => true,
         }
     }
+}
+
+fn name_ok(name: &[u8]) -> Result<(), Errno> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+fn xattr_name_ok(name: &[u8]) -> Result<(), Errno> {
+    if name.len() > MAX_XATTR_NAME_LEN {
+        return Err(Errno::ERANGE);
+    }
+    Ok(())
 }
 
 /// Reads: answered from the leader's state machine after a leadership check.
@@ -286,6 +355,67 @@ impl ReadOp {
             ReadOp::Digest => "digest",
         }
     }
+
+    /// Limits a read must respect before a leader does any work for it, as
+    /// [`WriteOp::check_bounds`].
+    pub fn check_bounds(&self) -> Result<(), Errno> {
+        match self {
+            ReadOp::Lookup { name, .. } => name_ok(name),
+            ReadOp::GetXattr { name, .. } => xattr_name_ok(name),
+            ReadOp::GetAttr { .. }
+            | ReadOp::ReadDir { .. }
+            | ReadOp::ReadLink { .. }
+            | ReadOp::ListXattr { .. }
+            | ReadOp::StatFs
+            | ReadOp::Access { .. }
+            | ReadOp::ChunkRead { .. }
+            | ReadOp::FileChunks { .. }
+            | ReadOp::Digest => Ok(()),
+        }
+    }
+}
+
+impl RequestBody {
+    /// Bound the variable-length fields of a request before a leader works on it: a session's
+    /// `info` is cut to [`MAX_SESSION_INFO`] bytes, and a folder, credentials or a read op
+    /// out of bounds gets the answer to send instead (the write op itself is checked by
+    /// [`WriteOp::check_bounds`] once the session's access has mapped it).
+    pub fn bounded(self) -> Result<RequestBody, ResponseBody> {
+        let refuse = |e: Errno| Err(ResponseBody::Result(Err(e)));
+        match self {
+            RequestBody::OpenSession { info, protocol, version, subfolder, meta, password } => {
+                if subfolder.len() > MAX_SUBFOLDER_LEN {
+                    return Err(ResponseBody::Refused {
+                        reason: format!("session folder of {} bytes; at most {MAX_SUBFOLDER_LEN}", subfolder.len()),
+                    });
+                }
+                Ok(RequestBody::OpenSession { info: cut_info(info), protocol, version, subfolder, meta, password })
+            }
+            RequestBody::Write { ref creds, .. } => match creds.check_bounds() {
+                Ok(()) => Ok(self),
+                Err(e) => refuse(e),
+            },
+            RequestBody::Read { ref creds, ref op, .. } => {
+                match creds.check_bounds().and_then(|()| op.check_bounds()) {
+                    Ok(()) => Ok(self),
+                    Err(e) => refuse(e),
+                }
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// `info` cut to at most [`MAX_SESSION_INFO`] bytes, at a character boundary.
+fn cut_info(mut info: String) -> String {
+    if info.len() > MAX_SESSION_INFO {
+        let mut end = MAX_SESSION_INFO;
+        while !info.is_char_boundary(end) {
+            end -= 1;
+        }
+        info.truncate(end);
+    }
+    info
 }
 
 /// A successful answer.

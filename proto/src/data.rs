@@ -13,6 +13,9 @@ use crate::cs::CsError;
 /// Largest data payload of one read or write request. Clients split larger I/O.
 pub const MAX_IO: u32 = 4 << 20;
 
+/// Largest request frame a chunkserver's data port reads: a `MAX_IO` write and its chain.
+pub const MAX_REQUEST_FRAME: usize = MAX_IO as usize + (64 << 10);
+
 /// Size of a CRC block: every 64 KiB of a chunk has its own CRC32.
 pub const BLOCK_SIZE: u32 = 64 << 10;
 
@@ -45,6 +48,37 @@ pub enum DataOp {
     Sync { chunk_id: u64, version: u32, chain: Vec<String> },
     /// The stored length in bytes and the CRC of every block, for replication. Answer: `Info`.
     Info { chunk_id: u64, version: u32 },
+}
+
+/// Longest chain a request may carry: more copies than any goal asks for (MooseFS allows 9).
+pub const MAX_CHAIN: usize = 16;
+
+/// Longest chunkserver address accepted in a chain (a host name is at most 253 bytes).
+pub const MAX_ADDR_LEN: usize = 300;
+
+impl DataOp {
+    /// Bounds of the variable-length fields, checked before a chunkserver does any work: a
+    /// chain of at most [`MAX_CHAIN`] addresses of at most [`MAX_ADDR_LEN`] bytes, data of at
+    /// most [`MAX_IO`] bytes.
+    pub fn check_bounds(&self) -> Result<(), CsError> {
+        let chain = match self {
+            DataOp::Write { data, chain, .. } => {
+                if data.len() > MAX_IO as usize {
+                    return Err(CsError::BadRequest(format!("{} bytes; at most {MAX_IO} per request", data.len())));
+                }
+                chain
+            }
+            DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => chain,
+            DataOp::Read { .. } | DataOp::Info { .. } => return Ok(()),
+        };
+        if chain.len() > MAX_CHAIN {
+            return Err(CsError::BadRequest(format!("chain of {} members; at most {MAX_CHAIN}", chain.len())));
+        }
+        if let Some(a) = chain.iter().find(|a| a.is_empty() || a.len() > MAX_ADDR_LEN) {
+            return Err(CsError::BadRequest(format!("chain address of {} bytes", a.len())));
+        }
+        Ok(())
+    }
 }
 
 /// How a chunkserver answers a data request.

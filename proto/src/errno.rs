@@ -10,6 +10,7 @@ impl Errno {
     pub const EPERM: Errno = Errno(1);
     pub const ENOENT: Errno = Errno(2);
     pub const EIO: Errno = Errno(5);
+    pub const E2BIG: Errno = Errno(7);
     pub const EBADF: Errno = Errno(9);
     pub const EAGAIN: Errno = Errno(11);
     pub const EACCES: Errno = Errno(13);
@@ -45,6 +46,7 @@ impl Errno {
             1 => "EPERM",
             2 => "ENOENT",
             5 => "EIO",
+            7 => "E2BIG",
             9 => "EBADF",
             11 => "EAGAIN",
             13 => "EACCES",

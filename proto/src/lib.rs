@@ -6,11 +6,14 @@
 pub mod auth;
 pub mod bytes;
 pub mod client;
+pub mod conn_gate;
 pub mod cs;
 pub mod daemon;
 pub mod data;
 pub mod errno;
 pub mod frame;
+#[cfg(feature = "http")]
+pub mod http_listener;
 pub mod meta;
 pub mod rpc;
 pub mod token;

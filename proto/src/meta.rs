@@ -17,6 +17,12 @@ pub const MAX_SYMLINK_LEN: usize = 4096;
 /// Largest xattr value (bytes), as on Linux.
 pub const MAX_XATTR_VALUE: usize = 65536;
 
+/// Longest xattr name (bytes), as Linux `XATTR_NAME_MAX`.
+pub const MAX_XATTR_NAME_LEN: usize = 255;
+
+/// Most supplementary groups a caller may carry, as Linux `NGROUPS_MAX`.
+pub const MAX_GROUPS: usize = 65536;
+
 /// Size of one chunk: files are sequences of 64 MiB chunks.
 pub const CHUNK_SIZE: u64 = 64 << 20;
 
@@ -142,6 +148,15 @@ impl Creds {
 
     pub fn is_root(&self) -> bool {
         self.uid == 0
+    }
+
+    /// At most [`MAX_GROUPS`] supplementary groups (EINVAL otherwise), checked before a
+    /// request that carries them is proposed.
+    pub fn check_bounds(&self) -> Result<(), crate::Errno> {
+        if self.groups.len() > MAX_GROUPS {
+            return Err(crate::Errno::EINVAL);
+        }
+        Ok(())
     }
 
     /// True when `gid` is the caller's primary or a supplementary group.

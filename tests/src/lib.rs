@@ -130,6 +130,10 @@ impl CsProc {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+    /// Process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
     /// Chunk files on its disk: (chunk id, version, path).
     pub fn chunk_files(&self) -> Vec<(u64, u32, PathBuf)> {
         let mut out = Vec::new();
@@ -499,6 +503,22 @@ impl Drop for Mount {
             eprintln!("mfsmount log {}:\n{}", self.log.display(), self.log_tail(60));
         }
     }
+}
+
+/// A process's memory from `/proc/PID/status`: (`VmRSS`, `VmData`) in bytes. `VmData` counts
+/// every allocation, touched or not (a large zeroed allocation is an untouched mapping: it
+/// shows in `VmData` long before it shows in `VmRSS`).
+pub fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+            * 1024
+    };
+    (field("VmRSS:"), field("VmData:"))
 }
 
 /// Run a workspace binary (a tool such as `mfsfileinfo`) with `args`; (success, stdout, stderr).

@@ -213,7 +213,13 @@ impl MasterConn {
         proto::frame::write_frame(&mut self.wr, &msg).await.unwrap();
     }
 
+    /// The nonce exchange (answered without a proof: this fake master has no `AUTH_CODE`),
+    /// then the `Register` that follows it.
     pub async fn registration(&mut self) -> Registration {
+        match self.recv().await {
+            CsToMaster::Hello { .. } => self.send(MasterToCs::Hello { nonce: [9; 32], proof: None }).await,
+            other => panic!("expected Hello, got {other:?}"),
+        }
         match self.recv().await {
             CsToMaster::Register { data_addr, http_addr, chunks, .. } => Registration { data_addr, http_addr, chunks },
             other => panic!("expected Register, got {other:?}"),

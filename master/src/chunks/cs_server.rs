@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use openraft::RaftMetrics;
 use proto::auth::{self, Direction};
 use proto::cs::{CsCommand, CsToMaster, MasterToCs};
-use proto::frame::FrameError;
+use proto::frame::{FrameError, FrameLimits};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,11 +39,14 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest address a chunkserver may register with (host names are at most 253 bytes).
 const MAX_ADDR_LEN: usize = 300;
 
-/// Accept chunkserver connections until the listener fails.
+/// Accept chunkserver connections until the listener fails, each under the port's connection
+/// cap (`MATOCS_MAX_CONNECTIONS`).
 pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
+    let gate = svc.metrics.conn_gate("cs", "MATOCS_MAX_CONNECTIONS", svc.cfg.net.cs_max_connections);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Some(slot) = gate.admit(peer) else { continue };
                 let _ = stream.set_nodelay(true);
                 let svc = svc.clone();
                 tokio::spawn(async move {
@@ -59,6 +62,7 @@ pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
                             tracing::warn!(%peer, error = %e, "closing chunkserver connection after a bad frame");
                         }
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -85,8 +89,12 @@ fn check_addr(what: &str, addr: &str) -> Result<(), FrameError> {
 
 /// The next frame of a connection still registering, within [`REGISTER_TIMEOUT`]; `None` when
 /// the peer went away or took too long.
-async fn handshake_frame(rd: &mut OwnedReadHalf, what: &str) -> Result<Option<CsToMaster>, FrameError> {
-    match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame(rd)).await {
+async fn handshake_frame(
+    rd: &mut OwnedReadHalf,
+    limits: &FrameLimits,
+    what: &str,
+) -> Result<Option<CsToMaster>, FrameError> {
+    match tokio::time::timeout(REGISTER_TIMEOUT, proto::frame::read_frame_limited(rd, limits)).await {
         Err(_) => {
             tracing::info!("chunkserver connection sent no {what} in time; closing");
             Ok(None)
@@ -135,7 +143,8 @@ fn registered_addr(data_addr: &str, peer: IpAddr, proven: bool) -> Result<String
 
 async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService>) -> Result<(), FrameError> {
     let (mut rd, mut wr) = stream.into_split();
-    let Some(first) = handshake_frame(&mut rd, "hello").await? else { return Ok(()) };
+    let limits = svc.cfg.net.peer_frame_limits();
+    let Some(first) = handshake_frame(&mut rd, &limits, "hello").await? else { return Ok(()) };
     let CsToMaster::Hello { nonce: cs_nonce } = first else {
         return Err(FrameError::Decode("the first message must be Hello".into()));
     };
@@ -143,7 +152,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     let code = svc.cfg.auth_code.as_deref();
     let proof = code.map(|c| auth::prove(c, Direction::MasterToChunkserver, &cs_nonce, &nonce));
     proto::frame::write_frame(&mut wr, &MasterToCs::Hello { nonce, proof }).await?;
-    let Some(second) = handshake_frame(&mut rd, "registration").await? else { return Ok(()) };
+    let Some(second) = handshake_frame(&mut rd, &limits, "registration").await? else { return Ok(()) };
     let CsToMaster::Register { proof, data_addr, http_addr, space, chunks } = second else {
         return Err(FrameError::Decode("the second message must be Register".into()));
     };

@@ -1,10 +1,8 @@
 //! Validation of entry names, symlink targets and xattr names.
 
+pub use proto::meta::MAX_XATTR_NAME_LEN;
 use proto::meta::{MAX_NAME_LEN, MAX_SYMLINK_LEN};
 use proto::Errno;
-
-/// Longest xattr name (bytes), as Linux `XATTR_NAME_MAX`.
-pub const MAX_XATTR_NAME_LEN: usize = 255;
 
 /// A name to look up: non-empty (ENOENT), at most 255 bytes (ENAMETOOLONG), without '/' or
 /// NUL (EINVAL).

@@ -41,7 +41,9 @@ impl Namespace {
         let inode = self.inode(ino)?;
         let dir = inode.as_dir().ok_or(Errno::ENOTDIR)?;
         perm::check(creds, inode, R)?;
-        let max = usize::try_from(max_entries).unwrap_or(usize::MAX);
+        // A page is capped whatever the client asks: a short page is a valid answer (the client
+        // goes on from its last cookie), and an unbounded one could outgrow a frame.
+        let max = usize::try_from(max_entries).unwrap_or(usize::MAX).min(proto::client::MAX_READDIR_PAGE);
         let attr_of = |ino: Ino| if plus { self.inodes.get(&ino).map(|i| i.attr(ino)) } else { None };
         // "." and ".." are always directories, even the ".." of a removed directory whose
         // parent is gone too.
