@@ -5,13 +5,13 @@
 //! (`ChunkWrite`: allocate or bump the version, answer the chain); the bytes go straight
 //! between this client and the chunkservers on port 9422.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proto::client::{ChunkLocation, ReadOp, Reply, WriteOp};
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse, MAX_IO};
+use proto::data::{DataOp, DataResponse, BLOCK_SIZE, MAX_IO};
 use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
 use proto::rpc::RpcConn;
 use proto::Errno;
@@ -32,6 +32,14 @@ const DATA_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause before asking the master for a new chain or a fresh location.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why a read of a chunk from its copies failed.
+enum ReadFailure {
+    /// `block` is bad on every copy that answered.
+    Lost { block: u32 },
+    /// Some copy could not be read for another reason (the last one given): it may work later.
+    Unavailable(String),
+}
 
 /// Why one attempt on a chunk failed.
 enum ChunkFailure {
@@ -221,7 +229,12 @@ impl FileIo {
         Some(out)
     }
 
-    /// Read `len` bytes of one chunk, from any valid copy.
+    /// Read `len` bytes of one chunk, from any valid copy. A copy that answers that a block is
+    /// bad keeps serving the rest of the range; that block is read from another copy
+    /// ([`FileIo::read_around_bad_blocks`]). When every copy failed for some other reason (down,
+    /// busy, renumbered), the master is asked again after a pause, until the deadline. A block
+    /// bad on every copy gives EIO at once (after asking the master once more, in case a good
+    /// copy appeared), and only to a read that touches it.
     async fn read_chunk(
         &self,
         creds: &Creds,
@@ -234,22 +247,27 @@ impl FileIo {
             return Ok(vec![0; len as usize]);
         }
         let deadline = Instant::now() + self.op_timeout;
-        let mut last = String::from("no chunkserver holds a valid copy");
+        let mut lost_before: Option<u32> = None;
         loop {
-            for addr in &loc.servers {
-                match self.read_from(addr, &loc, in_chunk, len).await {
-                    Ok(d) => return Ok(d),
-                    Err(e) => {
-                        tracing::warn!(chunk = loc.chunk_id, server = %addr, error = %e, "read failed; trying another copy");
-                        last = format!("{addr}: {e}");
+            let failed = match self.read_around_bad_blocks(&loc, in_chunk, len).await {
+                Ok(d) => return Ok(d),
+                Err(f) => f,
+            };
+            match &failed {
+                ReadFailure::Lost { block } => {
+                    tracing::warn!(chunk = loc.chunk_id, block, "block bad on every copy");
+                    if lost_before == Some(*block) {
+                        return Err(ClientError::Errno(Errno::EIO));
                     }
+                    lost_before = Some(*block);
                 }
+                ReadFailure::Unavailable(last) if Instant::now() >= deadline => {
+                    tracing::error!(chunk = loc.chunk_id, %last, "no readable copy");
+                    return Err(ClientError::Errno(Errno::EIO));
+                }
+                ReadFailure::Unavailable(_) => {}
             }
-            if Instant::now() >= deadline {
-                tracing::error!(chunk = loc.chunk_id, %last, "no readable copy");
-                return Err(ClientError::Errno(Errno::EIO));
-            }
-            // Every copy failed: the master may know of another (after a re-replication or a
+            // The master may know of another copy (after a re-replication, a repair or a
             // version bump). Ask again after a pause.
             tokio::time::sleep(RETRY_PAUSE).await;
             let ticket = self.locations.ticket();
@@ -261,6 +279,56 @@ impl FileIo {
         }
     }
 
+    /// Read `in_chunk..in_chunk + len` of a chunk from its copies: each piece from the first
+    /// copy not known to have failed or to hold that block bad. A copy answering `Crc { block }`
+    /// is asked again for the bytes before the block and after it; the block itself goes to the
+    /// next copy.
+    async fn read_around_bad_blocks(
+        &self,
+        loc: &ChunkLocation,
+        in_chunk: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ReadFailure> {
+        let block_size = BLOCK_SIZE as u64;
+        let end = in_chunk + len;
+        let mut out = Vec::with_capacity(len as usize);
+        let mut bad: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); loc.servers.len()];
+        let mut failed: Vec<Option<String>> = vec![None; loc.servers.len()];
+        let mut pos = in_chunk;
+        while pos < end {
+            let block = (pos / block_size) as u32;
+            let pick = (0..loc.servers.len()).find(|&i| failed[i].is_none() && !bad[i].contains(&block));
+            let Some(i) = pick else {
+                // Every copy that answered has this block bad: it is lost, unless a copy that
+                // failed otherwise (down, busy) still has it.
+                return Err(match failed.iter().flatten().last() {
+                    Some(reason) => ReadFailure::Unavailable(reason.clone()),
+                    None if loc.servers.is_empty() => {
+                        ReadFailure::Unavailable("no chunkserver holds a valid copy".into())
+                    }
+                    None => ReadFailure::Lost { block },
+                });
+            };
+            // As far as this copy can go: up to its next known bad block.
+            let stop = bad[i].range(block..).next().map_or(end, |b| (*b as u64 * block_size).min(end));
+            let addr = &loc.servers[i];
+            match self.read_from(addr, loc, pos, stop - pos).await {
+                Ok(d) => {
+                    out.extend_from_slice(&d);
+                    pos = stop;
+                }
+                Err(CsError::Crc { block: b }) if (block..=((stop - 1) / block_size) as u32).contains(&b) => {
+                    tracing::info!(chunk = loc.chunk_id, server = %addr, block = b, "bad block on this copy; reading it from another");
+                    bad[i].insert(b);
+                }
+                Err(e) => {
+                    tracing::warn!(chunk = loc.chunk_id, server = %addr, error = %e, "read failed; trying another copy");
+                    failed[i] = Some(format!("{addr}: {e}"));
+                }
+            }
+        }
+        Ok(out)
+    }
     async fn read_from(&self, addr: &str, loc: &ChunkLocation, in_chunk: u64, len: u64) -> Result<Vec<u8>, CsError> {
         let mut out = Vec::with_capacity(len as usize);
         let mut pos = in_chunk;
@@ -391,6 +459,7 @@ impl FileIo {
             file_size: 0,
             servers: d.chain.clone(),
             goal: 0,
+            damaged: Vec::new(),
         })
     }
 
@@ -400,11 +469,15 @@ impl FileIo {
         self.dirty.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
     }
 
-    /// Classify a failed chain request: which server to leave out, if any.
+    /// Classify a failed chain request: which server to leave out, if any. A member short of
+    /// resources (`Busy`, passed up the chain as it is) is not left out: nothing is wrong
+    /// with its copy, the same chain is tried again after a pause.
     fn failure(head: &str, e: CsError) -> ChunkFailure {
         match e {
             CsError::Chain { addr, reason } => ChunkFailure::Server(addr, reason),
-            CsError::WrongVersion { .. } | CsError::NoChunk => ChunkFailure::Retry(format!("{head}: {e}")),
+            CsError::WrongVersion { .. } | CsError::NoChunk | CsError::Busy(_) => {
+                ChunkFailure::Retry(format!("{head}: {e}"))
+            }
             other => ChunkFailure::Server(head.to_string(), other.to_string()),
         }
     }
@@ -627,6 +700,7 @@ mod tests {
             file_size: size,
             servers: vec!["127.0.0.1:9422".into()],
             goal: 1,
+            damaged: vec![],
         };
         let c = LocationCache::default();
         c.remember(c.ticket(), 3, &loc(100));

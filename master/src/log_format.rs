@@ -30,7 +30,8 @@ pub const FIRST_FORMAT: u16 = 1000;
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 
 /// The snapshot (state encoding) format this build writes and reads.
-pub const SNAPSHOT_FORMAT: u16 = 1000;
+/// 1001: chunk locations (kept in the sessions' reply caches) list their damaged copies.
+pub const SNAPSHOT_FORMAT: u16 = 1001;
 
 /// What a data folder written before formats existed needs, in every error about it.
 pub const PRE_FORMAT_HELP: &str = "it was written by a RaftMFS from before log and snapshot formats existed \
