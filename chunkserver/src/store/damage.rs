@@ -80,6 +80,9 @@ impl DamageBook {
     /// Blocks of copy (`id`, `version`) found bad `during` an operation. New ones are logged
     /// and queued for the master; returns how many were new.
     pub fn mark_blocks(&self, id: u64, version: u32, blocks: &[u32], during: &str, path: &Path) -> usize {
+        if blocks.is_empty() {
+            return 0;
+        }
         let new: Vec<u32> = {
             let mut copies = lock(&self.copies);
             let d = entry(&mut copies, id, version);
@@ -298,6 +301,8 @@ mod tests {
         assert_eq!(book.mark_blocks(7, 2, &[5, 3], "read", Path::new(P)), 2);
         assert_eq!(book.mark_blocks(7, 2, &[3], "scrub", Path::new(P)), 0, "known: nothing new");
         assert_eq!(book.mark_blocks(7, 2, &[9, 3], "scrub", Path::new(P)), 1);
+        assert_eq!(book.mark_blocks(8, 1, &[], "scrub", Path::new(P)), 0);
+        assert!(book.get(8).is_none(), "nothing found, nothing recorded");
         assert_eq!(book.first_bad(7, 0..5), Some(3));
         assert_eq!(book.first_bad(7, 4..9), Some(5));
         assert_eq!(book.first_bad(7, 6..9), None);
