@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 
 use common::*;
 use proto::cs::{CommandReply, CsCommand, MasterToCs, RepairSource};
-use proto::data::BLOCK_SIZE;
+use proto::data::{BLOCK_SIZE, MAX_IO};
 
 const B: usize = BLOCK_SIZE as usize;
 
@@ -38,7 +38,9 @@ async fn put(servers: &[&TestCs], id: u64, version: u32, data: &[u8]) {
     }
     let chain: Vec<String> = servers[1..].iter().map(|s| s.data_addr()).collect();
     let conn = connect(&servers[0].data_addr()).await;
-    write(&conn, id, version, 0, data, &chain).await.unwrap();
+    for (i, piece) in data.chunks(MAX_IO as usize).enumerate() {
+        write(&conn, id, version, (i * MAX_IO as usize) as u32, piece, &chain).await.unwrap();
+    }
 }
 
 /// Fails before this change: no `RepairBlocks` existed, and the first damage report made the
@@ -129,10 +131,11 @@ async fn a_replica_takes_each_block_from_a_source_that_has_it_good() {
     let sources = vec![a.data_addr(), b.data_addr()];
     m.command(1, 1, CsCommand::Replicate { id: 0x99, version: 5, sources }).await.unwrap();
     let conn = connect(&t.data_addr()).await;
-    let got = read(&conn, 0x99, 5, 0, 71 * BLOCK_SIZE).await.unwrap();
-    assert_eq!(&got[..data.len()], &data[..]);
+    let mut got = read(&conn, 0x99, 5, 0, MAX_IO).await.unwrap();
+    got.extend(read(&conn, 0x99, 5, MAX_IO, 71 * BLOCK_SIZE - MAX_IO).await.unwrap());
+    assert!(got[..data.len()] == data[..], "the replica holds every byte");
     t.running().store().verify(0x99).await.unwrap();
-    assert!(t.running().store().damage().all().is_empty());
+    assert!(t.running().store().damage().all().is_empty(), "{:?}", t.running().store().damage().all());
     // The sources found their own bad blocks on the way.
     assert_eq!(a.running().store().damage().bad_blocks(0x99).into_iter().collect::<Vec<_>>(), vec![1, 66]);
     assert_eq!(b.running().store().damage().bad_blocks(0x99).into_iter().collect::<Vec<_>>(), vec![3]);
