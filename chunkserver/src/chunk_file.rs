@@ -36,6 +36,13 @@ use proto::cs::CsError;
 use proto::data::BLOCK_SIZE;
 use proto::meta::CHUNK_SIZE;
 
+mod errors;
+mod names;
+
+use errors::{broken, failed_change, unopenable};
+pub use errors::{io_error, is_resource_error, sync_dir};
+pub use names::{chunk_file_name, chunk_path, parse_chunk_name, subfolder_name};
+
 /// First bytes of every chunk file: "RaftMFS chunk, format 1".
 pub const MAGIC: [u8; 8] = *b"RMFSCHK1";
 /// Size of the header (one page, so data stays page aligned).
@@ -54,94 +61,10 @@ pub const TMP_SUFFIX: &str = ".tmp";
 /// Blocks checked per read while verifying a whole chunk (1 MiB of I/O at a time).
 const VERIFY_BATCH: u32 = 16;
 
-/// Name of the subfolder (`00`..`FF`) holding chunk `id`.
-pub fn subfolder_name(id: u64) -> String {
-    format!("{:02X}", id & 0xFF)
-}
-
-/// File name of a chunk copy.
-pub fn chunk_file_name(id: u64, version: u32) -> String {
-    format!("chunk_{id:016X}_{version:08X}.mfs")
-}
-
-/// Full path of a chunk copy on a disk.
-pub fn chunk_path(disk: &Path, id: u64, version: u32) -> PathBuf {
-    disk.join(subfolder_name(id)).join(chunk_file_name(id, version))
-}
-
-/// Parse a chunk file name strictly (`chunk_` + 16 uppercase hex + `_` + 8 uppercase hex +
-/// `.mfs`); anything else is not ours.
-pub fn parse_chunk_name(name: &str) -> Option<(u64, u32)> {
-    let rest = name.strip_prefix("chunk_")?.strip_suffix(".mfs")?;
-    let (id, version) = rest.split_once('_')?;
-    let upper_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
-    if !upper_hex(id, 16) || !upper_hex(version, 8) {
-        return None;
-    }
-    Some((u64::from_str_radix(id, 16).ok()?, u32::from_str_radix(version, 16).ok()?))
-}
-
 /// CRC32 of a block of zeros: the CRC of every block a truncate or a sparse write adds.
 pub fn zero_block_crc() -> u32 {
     static CRC: OnceLock<u32> = OnceLock::new();
     *CRC.get_or_init(|| crc32fast::hash(&vec![0u8; BLOCK as usize]))
-}
-
-/// True for an error that says the chunkserver is short of something (file descriptors,
-/// memory, buffers) or was interrupted: it says nothing about the data, and trying again later
-/// may work.
-pub fn is_resource_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR | libc::ENOBUFS)
-    ) || matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::OutOfMemory)
-}
-
-/// Map an I/O error to the protocol error: a full disk is `NoSpace`, a shortage of resources
-/// `Busy`, the rest `Io`.
-pub fn io_error(e: &std::io::Error, what: &str, path: &Path) -> CsError {
-    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
-        CsError::NoSpace
-    } else if is_resource_error(e) {
-        CsError::Busy(format!("{what} {}: {e}", path.display()))
-    } else {
-        CsError::Io(format!("{what} {}: {e}", path.display()))
-    }
-}
-
-/// An error of an attempt that changed nothing when it failed: a full disk and a shortage of
-/// resources stay what they are; anything else (the device refusing the I/O) makes the copy
-/// unusable.
-fn failed_change(e: &std::io::Error, what: &str, path: &Path) -> CsError {
-    match io_error(e, what, path) {
-        CsError::Io(m) => CsError::Unusable(m),
-        other => other,
-    }
-}
-
-/// An error after stored bytes (data, CRCs, the length) may have changed: whatever the
-/// cause, the copy is no longer known to be consistent.
-fn broken(e: &std::io::Error, what: &str, path: &Path) -> CsError {
-    CsError::Unusable(format!("{what} {}: {e}", path.display()))
-}
-
-/// Opening or reading the header of a copy failed: a shortage of resources is `Busy`,
-/// anything else means the copy cannot be served (missing, unreadable, not ours).
-fn unopenable(e: &std::io::Error, what: &str, path: &Path) -> CsError {
-    if is_resource_error(e) {
-        return io_error(e, what, path);
-    }
-    match e.kind() {
-        ErrorKind::NotFound => CsError::Unusable(format!("{}: the chunk file is missing", path.display())),
-        _ => CsError::Unusable(format!("{what} {}: {e}", path.display())),
-    }
-}
-
-/// fsync a directory, so a create or rename in it survives a crash. Failing to open it for
-/// lack of descriptors is `Busy`; a failed fsync is `Unusable` (the entry may not survive).
-pub fn sync_dir(dir: &Path) -> Result<(), CsError> {
-    let d = File::open(dir).map_err(|e| failed_change(&e, "open folder", dir))?;
-    d.sync_all().map_err(|e| broken(&e, "fsync folder", dir))
 }
 
 /// One open chunk copy.

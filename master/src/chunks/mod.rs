@@ -14,6 +14,7 @@ pub mod placement;
 pub mod plan;
 pub mod registry;
 pub mod repair;
+pub mod replicate;
 pub mod replication;
 pub mod write;
 

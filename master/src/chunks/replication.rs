@@ -10,21 +10,22 @@
 //!   table again) and deleted chunks, never the last good copy of any block,
 //! - tells Raft which deleted chunks no chunkserver holds any more (`ChunksDeleted`).
 //!
-//! The pass applies the plan within the `CHUNKS_*_LIMIT`s.
+//! The pass applies the plan within the `CHUNKS_*_LIMIT`s; new copies are made by
+//! [`super::replicate`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use proto::client::Reply;
 use proto::cs::CsCommand;
 
-use super::placement::{self, Candidate};
+use super::placement::Candidate;
 use super::plan::{plan, Action, ChunkFacts, DeleteReason, Health, Permits};
+use super::replicate::{choose_replications, replicate, Wanted};
 use super::{join_all, repair, ChunkService};
 use crate::namespace::ChunkMeta;
 use crate::raft_api::propose;
-use crate::raft_types::{Command, CommandOutcome};
+use crate::raft_types::Command;
 
 /// Chunks opened for writing less than this ago are not replicated or trimmed: the writer
 /// would only be disturbed (its chain changes under it).
@@ -46,24 +47,24 @@ pub struct LoopState {
 }
 
 #[derive(Default)]
-struct Inflight {
+pub(super) struct Inflight {
     /// (chunk, server) with a delete, set-version or block repair running.
     busy: HashSet<(u64, String)>,
     /// (chunk, server) whose block repair failed, and when: not tried again for
     /// [`repair::REPAIR_RETRY`].
     repair_failed: HashMap<(u64, String), Instant>,
     /// Chunks with a replication running.
-    replicating: HashSet<u64>,
+    pub(super) replicating: HashSet<u64>,
     /// Replications running into each server.
-    into: HashMap<String, usize>,
+    pub(super) into: HashMap<String, usize>,
     /// Replications running from each (first) source.
-    from: HashMap<String, usize>,
+    pub(super) from: HashMap<String, usize>,
     /// A `ChunksDeleted` proposal is running.
     forgetting: bool,
 }
 
 impl LoopState {
-    fn lock(&self) -> MutexGuard<'_, Inflight> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inflight> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -120,8 +121,8 @@ pub async fn run(svc: Arc<ChunkService>) {
 }
 
 /// One chunk's facts, owned, for planning outside the namespace lock.
-struct Snapshot {
-    table: BTreeMap<u64, ChunkMeta>,
+pub(super) struct Snapshot {
+    pub(super) table: BTreeMap<u64, ChunkMeta>,
     goals: BTreeMap<u64, u8>,
     to_delete: BTreeSet<u64>,
     next_id: u64,
@@ -135,28 +136,6 @@ fn snapshot(svc: &ChunkService) -> Snapshot {
         to_delete: st.ns.chunks_to_delete().clone(),
         next_id: st.ns.next_chunk_id(),
     }
-}
-
-/// An under-goal chunk the pass found.
-struct Wanted {
-    id: u64,
-    /// Copies missing.
-    count: usize,
-    /// Servers with any copy of it.
-    exclude: Vec<String>,
-    /// Copies counting towards the goal now.
-    good: usize,
-}
-
-/// A replication the pass decided on.
-struct Replication {
-    id: u64,
-    version: u32,
-    dests: Vec<String>,
-    /// The source counted against `CHUNKS_READ_REP_LIMIT` (listed first to the chunkserver).
-    source: String,
-    /// Remaining copies at the goal-counting level (fewest first get served first).
-    good: usize,
 }
 
 /// One pass over every chunk.
@@ -330,132 +309,6 @@ async fn renumber(svc: &ChunkService, id: u64, addr: &str, from: u32, to: u32) {
     tracing::info!(chunk = id, server = %addr, from, to, "renumbering a copy that missed a version bump");
     let ok = !svc.set_versions(id, &[from], to, &[addr.to_string()]).await.is_empty();
     svc.metrics.repairs.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
-}
-
-/// Pick destinations for under-goal chunks within the replication limits, most endangered
-/// chunks first.
-fn choose_replications(
-    svc: &ChunkService,
-    snap: &Snapshot,
-    mut wanted: Vec<Wanted>,
-    candidates: &[Candidate],
-    cfg: &crate::config::ChunkLoopConfig,
-) -> Vec<Replication> {
-    wanted.sort_by_key(|w| (w.good, w.id));
-    // Valid copies first (registry lock), then the limits (loop lock): never both at once.
-    let ready: Vec<(Wanted, u32, Vec<String>)> = {
-        let reg = svc.registry();
-        wanted
-            .into_iter()
-            .filter_map(|w| {
-                let meta = snap.table.get(&w.id)?;
-                let valid = reg.valid_servers(w.id, meta);
-                Some((w, meta.version, valid))
-            })
-            .collect()
-    };
-    let mut out = Vec::new();
-    let mut inflight = svc.loop_state.lock();
-    for (Wanted { id, count, exclude, good }, version, valid) in ready {
-        if inflight.replicating.contains(&id) {
-            continue;
-        }
-        let open: Vec<Candidate> = candidates
-            .iter()
-            .filter(|c| inflight.into.get(&c.addr).copied().unwrap_or(0) < cfg.write_rep_limit)
-            .cloned()
-            .collect();
-        let dests = placement::choose(&open, count, &exclude);
-        if dests.is_empty() {
-            continue;
-        }
-        // The source the chunkserver tries first: the valid copy least busy as a source.
-        let source = valid
-            .into_iter()
-            .filter(|a| inflight.from.get(a).copied().unwrap_or(0) < cfg.read_rep_limit)
-            .min_by_key(|a| inflight.from.get(a).copied().unwrap_or(0));
-        let Some(source) = source else { continue };
-        inflight.replicating.insert(id);
-        *inflight.from.entry(source.clone()).or_default() += 1;
-        for d in &dests {
-            *inflight.into.entry(d.clone()).or_default() += 1;
-        }
-        out.push(Replication { id, version, dests, source, good });
-    }
-    out
-}
-
-/// Release what [`choose_replications`] counted for `r`.
-fn finish_replication(svc: &ChunkService, r: &Replication) {
-    let mut inflight = svc.loop_state.lock();
-    inflight.replicating.remove(&r.id);
-    for d in &r.dests {
-        if let Some(n) = inflight.into.get_mut(d) {
-            *n = n.saturating_sub(1);
-        }
-    }
-    if let Some(n) = inflight.from.get_mut(&r.source) {
-        *n = n.saturating_sub(1);
-    }
-}
-
-/// Bump, replicate to each destination, and make the new copies holders.
-async fn replicate(svc: &ChunkService, r: Replication) {
-    let result = replicate_inner(svc, &r).await;
-    finish_replication(svc, &r);
-    if let Err(reason) = result {
-        tracing::info!(chunk = r.id, reason = %reason, "replication not done");
-    }
-}
-
-async fn replicate_inner(svc: &ChunkService, r: &Replication) -> Result<(), String> {
-    let id = r.id;
-    let meta = svc.chunk_meta(id).filter(|m| m.version == r.version).ok_or("the chunk changed")?;
-    let holders = svc.registry().valid_servers(id, &meta);
-    if holders.is_empty() {
-        return Err("no valid copy".into());
-    }
-    let cmd = Command::ChunkBump { id, version: r.version, holders: holders.clone() };
-    match propose(&svc.raft, svc.cfg.commit_timeout, cmd).await {
-        Ok(CommandOutcome::Result(Ok(Reply::Count(1)))) => {}
-        Ok(_) => return Err("the chunk changed before the bump".into()),
-        Err(answer) => return Err(format!("bump not committed: {answer:?}")),
-    }
-    let version = r.version.wrapping_add(1).max(1);
-    let mut sources =
-        svc.confirm_bump(id, version, &holders).await.map_err(|a| format!("bump not confirmed: {a:?}"))?;
-    // The source counted against the read limit first; the chunkserver tries them in order.
-    if let Some(pos) = sources.iter().position(|s| *s == r.source) {
-        let s = sources.remove(pos);
-        sources.insert(0, s);
-    }
-    let results = join_all(r.dests.iter().map(|dest| {
-        let sources = sources.clone();
-        async move {
-            tracing::info!(chunk = id, version, to = %dest, from = ?sources, remaining = r.good, "replicating chunk: under goal");
-            let cmd = CsCommand::Replicate { id, version, sources };
-            let res = svc.command(dest, cmd).await;
-            svc.metrics.replications.with_label_values(&[if res.is_ok() { "ok" } else { "error" }]).inc();
-            match res {
-                Ok(_) => {
-                    svc.registry().add_copy(id, dest, version, false);
-                    let cmd = Command::ChunkCopyAdded { id, version, addr: dest.clone() };
-                    match propose(&svc.raft, svc.cfg.commit_timeout, cmd).await {
-                        Ok(_) => Ok(()),
-                        Err(a) => Err(format!("{dest}: new holder not committed: {a:?}")),
-                    }
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    }))
-    .await;
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
 }
 
 fn spawn_forget(svc: &Arc<ChunkService>, mut ids: Vec<u64>) {
