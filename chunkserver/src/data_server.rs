@@ -1,6 +1,8 @@
 //! The data port (9422): reads, writes, truncates, syncs and infos of chunk data, with chain
 //! forwarding of writes (see `proto::data`). Every connection is served by
-//! [`proto::rpc::serve_conn`]: requests are answered concurrently, matched by id.
+//! [`proto::rpc::serve_conn`]: requests are answered concurrently, matched by id. What a
+//! request finds wrong with a copy (a bad block, a copy out of service) is recorded by the
+//! store itself and reported from there.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::config::NetLimits;
 use crate::conn_pool::ConnPool;
-use crate::error::{is_damage, outcome};
-use crate::events::Events;
+use crate::error::outcome;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -30,7 +31,6 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 pub struct DataServer {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
-    pub events: Events,
     pub pool: Arc<ConnPool>,
     /// Connection cap (`CSSERV_MAX_CONNECTIONS`), requests in flight, frame deadline and idle
     /// timeout of the port.
@@ -97,9 +97,7 @@ impl DataServer {
         match op {
             DataOp::Read { chunk_id, version, offset, size } => {
                 check_io(offset, size as u64)?;
-                let r = self.store.read(chunk_id, version, offset, size).await;
-                self.note_damage(chunk_id, version, &r, "read");
-                let data = r?;
+                let data = self.store.read(chunk_id, version, offset, size).await?;
                 self.metrics.read_bytes.inc_by(data.len() as u64);
                 Ok(DataResponse::Data(data))
             }
@@ -108,11 +106,7 @@ impl DataServer {
                 check_chain(&chain)?;
                 let len = data.len() as u64;
                 let forward = (!chain.is_empty()).then(|| (data.clone(), chain));
-                let local = async {
-                    let r = self.store.write(chunk_id, version, offset, data).await;
-                    self.note_damage(chunk_id, version, &r, "write");
-                    r
-                };
+                let local = self.store.write(chunk_id, version, offset, data);
                 let remote = async {
                     match forward {
                         None => Ok(()),
@@ -131,11 +125,7 @@ impl DataServer {
             DataOp::Truncate { chunk_id, version, length, chain } => {
                 check_io(length, 0)?;
                 check_chain(&chain)?;
-                let local = async {
-                    let r = self.store.truncate(chunk_id, version, length).await;
-                    self.note_damage(chunk_id, version, &r, "truncate");
-                    r
-                };
+                let local = self.store.truncate(chunk_id, version, length);
                 let remote = self.forward(chain, |rest| DataOp::Truncate { chunk_id, version, length, chain: rest });
                 let (local, remote) = tokio::join!(local, remote);
                 local?;
@@ -144,11 +134,7 @@ impl DataServer {
             }
             DataOp::Sync { chunk_id, version, chain } => {
                 check_chain(&chain)?;
-                let local = async {
-                    let r = self.store.sync(chunk_id, version).await;
-                    self.note_damage(chunk_id, version, &r, "sync");
-                    r
-                };
+                let local = self.store.sync(chunk_id, version);
                 let remote = self.forward(chain, |rest| DataOp::Sync { chunk_id, version, chain: rest });
                 let (local, remote) = tokio::join!(local, remote);
                 local?;
@@ -156,16 +142,16 @@ impl DataServer {
                 Ok(DataResponse::Done)
             }
             DataOp::Info { chunk_id, version } => {
-                let r = self.store.info(chunk_id, version).await;
-                self.note_damage(chunk_id, version, &r, "info");
-                let (length, crcs) = r?;
+                let (length, crcs) = self.store.info(chunk_id, version).await?;
                 Ok(DataResponse::Info { length, crcs })
             }
         }
     }
 
     /// Send the request on to `chain[0]` with `chain[1..]`; a failure names the first member
-    /// that failed (a downstream `Chain` error already does, and passes through).
+    /// that failed (a downstream `Chain` error already does, and passes through). A member
+    /// short of resources passes its `Busy` through as it is: nothing failed, the client
+    /// tries again with the same chain.
     async fn forward(&self, chain: Vec<String>, make: impl FnOnce(Vec<String>) -> DataOp) -> Result<(), CsError> {
         let Some((next, rest)) = chain.split_first() else {
             return Ok(());
@@ -175,17 +161,10 @@ impl DataServer {
         match self.pool.call(next, op, CHAIN_TIMEOUT).await {
             Ok(DataResponse::Done) => Ok(()),
             Ok(DataResponse::Error(e @ CsError::Chain { .. })) => Err(e),
+            Ok(DataResponse::Error(CsError::Busy(why))) => Err(CsError::Busy(format!("{next}: {why}"))),
             Ok(DataResponse::Error(e)) => Err(failed(e.to_string())),
             Ok(other) => Err(failed(format!("unexpected answer ({})", response_name(&other)))),
             Err(e) => Err(failed(e.to_string())),
-        }
-    }
-
-    fn note_damage<T>(&self, id: u64, version: u32, r: &Result<T, CsError>, during: &str) {
-        if let Err(e) = r {
-            if is_damage(e) {
-                self.events.damaged(id, version, e, during);
-            }
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Errors of starting and running a chunkserver. Chunk operations answer with the protocol's
-//! [`proto::cs::CsError`]; [`error_kind`] names those for metrics and logs.
+//! [`proto::cs::CsError`]; [`error_kind`] names those for metrics and logs. Which of them mean
+//! damage is decided where they are made (`chunk_file`): `Crc { block }` is a bad block,
+//! `Unusable` a copy out of service, `Busy` a shortage of resources that says nothing about
+//! the data.
 
 use proto::cs::CsError;
 
@@ -27,14 +30,10 @@ pub fn error_kind(e: &CsError) -> &'static str {
         CsError::StaleTerm { .. } => "stale_term",
         CsError::BadRequest(_) => "bad_request",
         CsError::Io(_) => "io",
+        CsError::Busy(_) => "busy",
+        CsError::Unusable(_) => "unusable",
         CsError::Chain { .. } => "chain",
     }
-}
-
-/// True when the error means the copy itself is bad (a CRC mismatch or an I/O error), so
-/// the master should drop and replace it.
-pub fn is_damage(e: &CsError) -> bool {
-    matches!(e, CsError::Crc { .. } | CsError::Io(_))
 }
 
 /// The label of an outcome: `ok` or the error's kind.

@@ -83,7 +83,13 @@ async fn status(State(s): State<HttpState>) -> Response {
         chunks: s.store.chunk_count(),
         space: SpaceReport { load: s.metrics.load.get().max(0) as u32, ..s.store.space() },
         disks: s.store.disk_status(),
-        damaged: s.store.damaged().into_iter().map(|(id, v, r)| format!("{id:016X}_{v:08X}: {r}")).collect(),
+        damaged: s
+            .store
+            .damage()
+            .all()
+            .into_iter()
+            .map(|(id, d)| format!("{id:016X}_{:08X}: {}", d.version, d.reason))
+            .collect(),
     })
     .await;
     match built {

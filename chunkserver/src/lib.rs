@@ -2,8 +2,9 @@
 //!
 //! A chunkserver keeps chunk copies on its disks ([`store`], [`chunk_file`]), serves them on
 //! the data port ([`data_server`]), follows the Raft leader on the master port and carries
-//! out its commands ([`master_link`], [`commands`]), checks its chunks in the background
-//! ([`scrub`]) and reports itself over HTTP ([`http`], [`metrics`]). [`run`] starts it all.
+//! out its commands ([`master_link`], [`commands`], reading other copies through [`fetch`]),
+//! checks its chunks in the background ([`scrub`]) and reports itself over HTTP ([`http`],
+//! [`metrics`]). [`run`] starts it all.
 
 pub mod chunk_file;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod conn_pool;
 pub mod data_server;
 pub mod error;
 pub mod events;
+pub mod fetch;
 pub mod hdd;
 pub mod http;
 pub mod master_link;

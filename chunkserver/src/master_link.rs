@@ -226,8 +226,14 @@ impl MasterLink {
         let _reader = AbortOnDrop(tokio::spawn(read_loop(rd, in_tx, addr.to_string())));
 
         let store = self.store.clone();
-        let listed = tokio::task::spawn_blocking(move || (store.space(), store.chunk_list())).await;
-        let Ok((mut space, chunks)) = listed else {
+        let listed = tokio::task::spawn_blocking(move || {
+            // Every damaged copy goes with the registration; what is found from now on is
+            // pending until sent (cleared first, so nothing found meanwhile is missed).
+            store.damage().clear_pending();
+            (store.space(), store.chunk_list(), store.damage().reports())
+        })
+        .await;
+        let Ok((mut space, chunks, damaged)) = listed else {
             return Ending::Failed("space report task failed".into());
         };
         space.load = self.load();
@@ -236,7 +242,9 @@ impl MasterLink {
             Ok(hs) => hs,
             Err(ending) => return ending,
         };
-        let register = CsToMaster::Register { proof: hs.proof, data_addr: data_addr.clone(), http_addr, space, chunks };
+        let damaged_count = damaged.len();
+        let register =
+            CsToMaster::Register { proof: hs.proof, data_addr: data_addr.clone(), http_addr, space, chunks, damaged };
         if out.send(register).await.is_err() {
             return Ending::Failed("connection closed before Register".into());
         }
@@ -264,12 +272,7 @@ impl MasterLink {
         self.state.set_advertised(data_addr.clone());
         self.metrics.master_connected.set(1);
         self.metrics.term.set(self.state.term() as i64);
-        tracing::info!(leader = %addr, term = self.state.term(), chunks = count, data_addr = %data_addr, "registered with the leader");
-        for (id, version, reason) in self.store.damaged() {
-            if out.send(CsToMaster::ChunkDamaged { id, version, reason }).await.is_err() {
-                return Ending::Lost("connection closed".into());
-            }
-        }
+        tracing::info!(leader = %addr, term = self.state.term(), chunks = count, damaged = damaged_count, data_addr = %data_addr, "registered with the leader");
 
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -305,6 +308,15 @@ impl MasterLink {
                     let Ok(mut space) = tokio::task::spawn_blocking(move || store.space()).await else { continue };
                     space.load = self.load();
                     if out.send(CsToMaster::Heartbeat { space }).await.is_err() {
+                        return Ending::Lost("connection closed".into());
+                    }
+                    // Also here, should a wake-up have been missed.
+                    if !self.send_damage(&out).await {
+                        return Ending::Lost("connection closed".into());
+                    }
+                }
+                _ = self.store.damage().wait_pending() => {
+                    if !self.send_damage(&out).await {
                         return Ending::Lost("connection closed".into());
                     }
                 }
@@ -367,6 +379,17 @@ impl MasterLink {
         self.keys.add(key_id, key);
         tracing::debug!(key = format_args!("{key_id:x}"), "data token key from the leader");
         Ok(())
+    }
+
+    /// Send the current damage of every copy whose damage grew since the last time. False
+    /// when the connection closed (what was taken is in the next registration anyway).
+    async fn send_damage(&self, out: &mpsc::Sender<CsToMaster>) -> bool {
+        for report in self.store.damage().take_pending() {
+            if out.send(CsToMaster::ChunkDamaged(report)).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Check a command's term, then run it in its own task and answer `CommandDone`.

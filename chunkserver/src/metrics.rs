@@ -31,8 +31,19 @@ pub struct Metrics {
     pub write_bytes: IntCounter,
     /// Data requests in progress (the `load` of the space report).
     pub load: IntGauge,
-    /// Blocks found damaged (CRC mismatch or I/O error) by reads, writes or the scrubber.
+    /// Bad blocks (CRC mismatch or unreadable) and copies taken out of service found since the
+    /// start, by reads, writes, syncs or the scrubber (from the store's damage book).
     pub crc_errors: IntCounter,
+    /// Bad blocks held now, over every copy (never served; the leader has them repaired).
+    pub bad_blocks: IntGauge,
+    /// Copies held now with a bad block or out of service.
+    pub damaged_copies: IntGauge,
+    /// Copies held now that are out of service as a whole (failed fsync, missing file).
+    pub unusable_copies: IntGauge,
+    /// Requests and commands refused for lack of resources (descriptors, memory): not damage.
+    pub busy: IntCounter,
+    /// Bad blocks rewritten from other copies by `RepairBlocks`, by result (ok, failed).
+    pub block_repairs: IntCounterVec,
     /// Chunks checked by the scrubber.
     pub scrubbed: IntCounter,
     /// Replications by outcome.
@@ -84,7 +95,15 @@ impl Metrics {
             read_bytes: c("read_bytes_total", "Bytes returned by reads"),
             write_bytes: c("write_bytes_total", "Bytes written"),
             load: g("load", "Data requests in progress"),
-            crc_errors: c("crc_errors_total", "Damaged blocks found (CRC or I/O errors)"),
+            crc_errors: c(
+                "crc_errors_total",
+                "Bad blocks and unusable copies found (CRC mismatch, read or fsync errors)",
+            ),
+            bad_blocks: g("bad_blocks", "Bad blocks held (never served, to be repaired)"),
+            damaged_copies: g("damaged_copies", "Copies with a bad block or out of service"),
+            unusable_copies: g("unusable_copies", "Copies out of service as a whole"),
+            busy: c("busy_total", "Requests refused for lack of resources (not damage)"),
+            block_repairs: cv("block_repairs_total", "Bad blocks rewritten from other copies", &["result"]),
             scrubbed: c("scrubbed_chunks_total", "Chunks checked by the background scrubber"),
             replications: cv("replications_total", "Replications", &["result"]),
             commands: cv("commands_total", "Master commands", &["cmd", "result"]),
@@ -115,6 +134,11 @@ impl Metrics {
             Box::new(m.write_bytes.clone()),
             Box::new(m.load.clone()),
             Box::new(m.crc_errors.clone()),
+            Box::new(m.bad_blocks.clone()),
+            Box::new(m.damaged_copies.clone()),
+            Box::new(m.unusable_copies.clone()),
+            Box::new(m.busy.clone()),
+            Box::new(m.block_repairs.clone()),
             Box::new(m.scrubbed.clone()),
             Box::new(m.replications.clone()),
             Box::new(m.commands.clone()),
@@ -150,6 +174,15 @@ impl Metrics {
     /// Blocking (statvfs per disk).
     pub fn render(&self, store: &Store, link: &LinkState) -> String {
         self.chunks.set(store.chunk_count() as i64);
+        let damage = store.damage().stats();
+        self.bad_blocks.set(damage.bad_blocks as i64);
+        self.damaged_copies.set(damage.damaged_copies as i64);
+        self.unusable_copies.set(damage.unusable_copies as i64);
+        // Counted by the store; mirrored here (counters only ever go up there too).
+        self.crc_errors.reset();
+        self.crc_errors.inc_by(damage.found);
+        self.busy.reset();
+        self.busy.inc_by(store.busy_count());
         self.disk_total.reset();
         self.disk_avail.reset();
         self.disk_used.reset();

@@ -52,7 +52,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
         .map_err(Error::Disks)?;
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::new());
-    let (events, events_rx) = Events::channel(store.clone(), metrics.clone());
+    let (events, events_rx) = Events::channel();
     let pool = Arc::new(ConnPool::new(PEER_CONNECT_TIMEOUT));
 
     let data_listen = cfg.data_listen();
@@ -77,7 +77,6 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
     let data_server = Arc::new(DataServer {
         store: store.clone(),
         metrics: metrics.clone(),
-        events: events.clone(),
         pool: pool.clone(),
         limits: cfg.net.clone(),
     });
@@ -106,7 +105,7 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
     tasks.push(tokio::spawn(master_link.run(events_rx)));
 
     if let Some(every) = cfg.hdd_test_freq {
-        tasks.push(tokio::spawn(crate::scrub::run(store.clone(), events.clone(), metrics.clone(), every)));
+        tasks.push(tokio::spawn(crate::scrub::run(store.clone(), metrics.clone(), every)));
     }
     {
         let store = store.clone();
@@ -137,8 +136,8 @@ impl Running {
     }
 
     /// Re-read `mfshdd.cfg` (from `cfg`) and apply it: added disks are scanned in and their
-    /// copies reported (`ChunkAdded`), removed disks' copies are reported lost
-    /// (`ChunkDamaged`), copies whose `*` mark changed are reported again (`ChunkAdded`).
+    /// copies reported (`ChunkAdded`), removed disks' copies are reported lost (`ChunkLost`),
+    /// copies whose `*` mark changed are reported again (`ChunkAdded`).
     pub async fn reload(&self, cfg: &ChunkserverConfig) -> Result<ReloadReport, Error> {
         let entries = read_hdd_file(&cfg.hdd_conf)?;
         self.store.set_leave_default(cfg.leave_space_default);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use proto::cs::{ChunkReport, CsCommand, CsError, CsToMaster, MasterToCs};
+use proto::cs::{ChunkReport, CommandReply, CsCommand, CsError, CsToMaster, MasterToCs};
 
 #[tokio::test]
 async fn register_then_create_set_version_delete_and_stale_terms() {
@@ -91,7 +91,7 @@ async fn commands_run_concurrently() {
     let mut done = std::collections::HashSet::new();
     while done.len() < 50 {
         if let CsToMaster::CommandDone { req_id, result } = m.recv().await {
-            assert_eq!(result, Ok(()));
+            assert_eq!(result, Ok(CommandReply::Done));
             done.insert(req_id);
         }
     }

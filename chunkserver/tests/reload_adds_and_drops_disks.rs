@@ -1,5 +1,5 @@
 //! A reload of `mfshdd.cfg` scans a new disk in (its chunks reported with `ChunkAdded`),
-//! drops a removed disk's chunks (reported with `ChunkDamaged`), and reports chunks whose
+//! drops a removed disk's chunks (reported with `ChunkLost`), and reports chunks whose
 //! disk got the `*` mark again with `to_remove`.
 
 mod common;
@@ -46,7 +46,7 @@ async fn reload_reports_added_removed_and_marked_chunks() {
     std::fs::write(&hdd, format!("{}\n", cs.disk.display())).unwrap();
     cs.running().reload(&cs.cfg).await.unwrap();
     match m.recv_event().await {
-        CsToMaster::ChunkDamaged { id, version, .. } => assert_eq!((id, version), (0xD1, 2)),
+        CsToMaster::ChunkLost { id, version, .. } => assert_eq!((id, version), (0xD1, 2)),
         other => panic!("{other:?}"),
     }
     assert_eq!(cs.running().store().chunk_list(), vec![ChunkReport { id: 0xA1, version: 1, to_remove: false }]);

@@ -16,9 +16,9 @@ use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
 use proto::rpc::RpcConn;
 use proto::Errno;
 
-use crate::epoch_map::{EpochMap, Ticket};
 use crate::error::ClientError;
 use crate::master_client::MasterClient;
+use read::LocationCache;
 
 /// A pipelined connection to a chunkserver's data port.
 pub type DataConn = RpcConn<DataOp, DataResponse>;
@@ -63,49 +63,6 @@ impl DataPool {
     pub async fn call(&self, addr: &str, op: DataOp) -> Result<DataResponse, CsError> {
         let c = self.conn(addr).await.map_err(CsError::Io)?;
         c.call(op, DATA_TIMEOUT).await.map_err(|e| CsError::Io(e.to_string()))
-    }
-}
-
-/// How long a chunk location answered by the master serves reads without asking again (as
-/// MooseFS's client keeps them). A location that went stale meanwhile (a version bump by
-/// another client, a copy moved or deleted) fails at the chunkserver, and the read asks the
-/// master at once; this mount's own writes, truncates, fallocates and opens drop the file's
-/// locations, so it always reads what it wrote, and `open` sees what others closed.
-const LOCATION_TTL: Duration = Duration::from_secs(1);
-/// Files whose locations are kept at most; past this the cache starts over.
-const LOCATION_FILES: usize = 10_000;
-
-/// Chunk locations of recently read files, by inode and chunk index, with when they came. A
-/// location answered to a request sent before a drop (a read racing this mount's write or
-/// truncate) carries the old file size and is not kept, else reads would stop short at it for
-/// a whole TTL, and the kernel takes a short read as the new end of the file.
-#[derive(Default)]
-struct LocationCache(Mutex<EpochMap<HashMap<u32, (Instant, ChunkLocation)>>>);
-
-impl LocationCache {
-    fn get(&self, ino: Ino, idx: u32) -> Option<ChunkLocation> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, loc) = map.get(ino)?.get(&idx)?;
-        (at.elapsed() < LOCATION_TTL).then(|| loc.clone())
-    }
-
-    /// Taken before asking the master for a location.
-    fn ticket(&self) -> Ticket {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).ticket()
-    }
-
-    /// Keep `loc`, answered to a request sent with `ticket`, unless locations were dropped since.
-    fn remember(&self, ticket: Ticket, ino: Ino, loc: &ChunkLocation) {
-        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(files) = guard.insert_space(ticket) else { return };
-        if files.len() >= LOCATION_FILES && !files.contains_key(&ino) {
-            files.clear();
-        }
-        files.entry(ino).or_default().insert(loc.index, (Instant::now(), loc.clone()));
-    }
-
-    fn forget(&self, ino: Ino) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(ino);
     }
 }
 
@@ -166,119 +123,6 @@ impl FileIo {
     /// Drop the cached chunk locations of `ino` (its chunks or its size changed).
     pub fn forget_locations(&self, ino: Ino) {
         self.locations.forget(ino);
-    }
-
-    /// Read up to `size` bytes at `offset` (fewer at the end of the file).
-    pub async fn read(&self, creds: &Creds, ino: Ino, offset: u64, size: u64) -> Result<Vec<u8>, ClientError> {
-        if let Some(out) = self.read_cached(ino, offset, size).await {
-            return Ok(out);
-        }
-        let mut out = Vec::new();
-        let mut file_size = None;
-        for (idx, in_chunk, len) in chunk_span(offset, size) {
-            let ticket = self.locations.ticket();
-            let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
-            self.locations.remember(ticket, ino, &loc);
-            let fsize = *file_size.get_or_insert(loc.file_size);
-            let start = idx as u64 * CHUNK_SIZE + in_chunk;
-            if start >= fsize {
-                break;
-            }
-            let len = len.min(fsize - start);
-            let data = self.read_chunk(creds, ino, loc, in_chunk, len).await?;
-            out.extend_from_slice(&data);
-        }
-        Ok(out)
-    }
-
-    /// The read served with cached locations only: `None` when a chunk it needs has no fresh
-    /// location cached or the first copy named fails (the caller then asks the master, which
-    /// also handles every fallback).
-    async fn read_cached(&self, ino: Ino, offset: u64, size: u64) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut file_size = None;
-        for (idx, in_chunk, len) in chunk_span(offset, size) {
-            let loc = self.locations.get(ino, idx)?;
-            let fsize = *file_size.get_or_insert(loc.file_size);
-            let start = idx as u64 * CHUNK_SIZE + in_chunk;
-            if start >= fsize {
-                break;
-            }
-            let len = len.min(fsize - start);
-            if loc.chunk_id == 0 {
-                out.resize(out.len() + len as usize, 0);
-                continue;
-            }
-            match self.read_from(loc.servers.first()?, &loc, in_chunk, len).await {
-                Ok(d) => out.extend_from_slice(&d),
-                Err(e) => {
-                    tracing::debug!(chunk = loc.chunk_id, error = %e, "cached location failed; asking the master");
-                    self.forget_locations(ino);
-                    return None;
-                }
-            }
-        }
-        Some(out)
-    }
-
-    /// Read `len` bytes of one chunk, from any valid copy.
-    async fn read_chunk(
-        &self,
-        creds: &Creds,
-        ino: Ino,
-        mut loc: ChunkLocation,
-        in_chunk: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, ClientError> {
-        if loc.chunk_id == 0 {
-            return Ok(vec![0; len as usize]);
-        }
-        let deadline = Instant::now() + self.op_timeout;
-        let mut last = String::from("no chunkserver holds a valid copy");
-        loop {
-            for addr in &loc.servers {
-                match self.read_from(addr, &loc, in_chunk, len).await {
-                    Ok(d) => return Ok(d),
-                    Err(e) => {
-                        tracing::warn!(chunk = loc.chunk_id, server = %addr, error = %e, "read failed; trying another copy");
-                        last = format!("{addr}: {e}");
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                tracing::error!(chunk = loc.chunk_id, %last, "no readable copy");
-                return Err(ClientError::Errno(Errno::EIO));
-            }
-            // Every copy failed: the master may know of another (after a re-replication or a
-            // version bump). Ask again after a pause.
-            tokio::time::sleep(RETRY_PAUSE).await;
-            let ticket = self.locations.ticket();
-            loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: loc.index }).await?)?;
-            self.locations.remember(ticket, ino, &loc);
-            if loc.chunk_id == 0 {
-                return Ok(vec![0; len as usize]);
-            }
-        }
-    }
-
-    async fn read_from(&self, addr: &str, loc: &ChunkLocation, in_chunk: u64, len: u64) -> Result<Vec<u8>, CsError> {
-        let mut out = Vec::with_capacity(len as usize);
-        let mut pos = in_chunk;
-        let end = in_chunk + len;
-        while pos < end {
-            let n = (end - pos).min(MAX_IO as u64) as u32;
-            let op = DataOp::Read { chunk_id: loc.chunk_id, version: loc.version, offset: pos as u32, size: n };
-            match self.pool.call(addr, op).await? {
-                DataResponse::Data(d) if d.len() == n as usize => out.extend_from_slice(&d),
-                DataResponse::Data(d) => {
-                    return Err(CsError::Io(format!("short read: {} of {n} bytes", d.len())));
-                }
-                DataResponse::Error(e) => return Err(e),
-                other => return Err(CsError::BadRequest(format!("unexpected answer {other:?}"))),
-            }
-            pos += n as u64;
-        }
-        Ok(out)
     }
 
     /// Write `data` at `offset`; the file grows as needed. Returns the new attributes.
@@ -391,6 +235,7 @@ impl FileIo {
             file_size: 0,
             servers: d.chain.clone(),
             goal: 0,
+            damaged: Vec::new(),
         })
     }
 
@@ -400,11 +245,15 @@ impl FileIo {
         self.dirty.lock().unwrap_or_else(|e| e.into_inner()).remove(&ino);
     }
 
-    /// Classify a failed chain request: which server to leave out, if any.
+    /// Classify a failed chain request: which server to leave out, if any. A member short of
+    /// resources (`Busy`, passed up the chain as it is) is not left out: nothing is wrong
+    /// with its copy, the same chain is tried again after a pause.
     fn failure(head: &str, e: CsError) -> ChunkFailure {
         match e {
             CsError::Chain { addr, reason } => ChunkFailure::Server(addr, reason),
-            CsError::WrongVersion { .. } | CsError::NoChunk => ChunkFailure::Retry(format!("{head}: {e}")),
+            CsError::WrongVersion { .. } | CsError::NoChunk | CsError::Busy(_) => {
+                ChunkFailure::Retry(format!("{head}: {e}"))
+            }
             other => ChunkFailure::Server(head.to_string(), other.to_string()),
         }
     }
@@ -592,6 +441,8 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     out
 }
 
+mod read;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,29 +467,6 @@ mod tests {
         let sizes: Vec<usize> = write_batches(&pieces).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, vec![4, 4, 1]);
         assert!(write_batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn a_location_answered_before_a_drop_is_not_kept() {
-        let loc = |size| ChunkLocation {
-            index: 0,
-            chunk_id: 7,
-            version: 1,
-            file_size: size,
-            servers: vec!["127.0.0.1:9422".into()],
-            goal: 1,
-        };
-        let c = LocationCache::default();
-        c.remember(c.ticket(), 3, &loc(100));
-        assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(100));
-        // A readahead asks for a location; this mount's write grows the file and drops the
-        // locations; then the old answer (old size) arrives.
-        let t = c.ticket();
-        c.forget(3);
-        c.remember(t, 3, &loc(100));
-        assert!(c.get(3, 0).is_none(), "a read would stop at the old size");
-        c.remember(c.ticket(), 3, &loc(200));
-        assert_eq!(c.get(3, 0).map(|l| l.file_size), Some(200));
     }
 
     #[tokio::test]

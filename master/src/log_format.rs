@@ -30,6 +30,8 @@ pub const FIRST_FORMAT: u16 = 1000;
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 
 /// The snapshot (state encoding) format this build writes and reads.
+/// 1000: the first versioned format (sparse chunk tables, session secrets, parent links, chunk
+/// locations in the sessions' reply caches listing their damaged copies).
 pub const SNAPSHOT_FORMAT: u16 = 1000;
 
 /// What a data folder written before formats existed needs, in every error about it.

@@ -51,11 +51,19 @@ pub struct Metrics {
     pub chunks_under_goal: IntGauge,
     /// Chunks with more valid copies than their goal.
     pub chunks_over_goal: IntGauge,
-    /// Chunks without any valid copy on a registered chunkserver.
+    /// Chunks without any valid copy that serves data on a registered chunkserver.
     pub chunks_missing: IntGauge,
+    /// Chunks with a valid copy that has bad blocks or is out of service.
+    pub chunks_damaged: IntGauge,
+    /// Blocks bad on every valid copy of their chunk: unreadable until repaired.
+    pub blocks_lost: IntGauge,
+    /// Bad blocks rewritten from other copies, by result (ok, failed).
+    pub block_repairs: IntCounterVec,
+    /// Passes of the leader's chunk loop (each plans every chunk).
+    pub chunk_loop_passes: IntCounter,
     /// Replications by result (ok, error).
     pub replications: IntCounterVec,
-    /// Copy deletions by reason (deleted, orphan, stale, over_goal, damaged) and result.
+    /// Copy deletions by reason (deleted, orphan, stale, over_goal) and result.
     pub deletions: IntCounterVec,
     /// Renumberings of copies that missed a version bump, by result.
     pub repairs: IntCounterVec,
@@ -120,6 +128,13 @@ impl Metrics {
             chunks_under_goal: g("chunks_under_goal", "Chunks with fewer valid copies than their goal"),
             chunks_over_goal: g("chunks_over_goal", "Chunks with more valid copies than their goal"),
             chunks_missing: g("chunks_missing", "Chunks without any valid copy"),
+            chunks_damaged: g("chunks_damaged", "Chunks with a damaged copy (bad blocks, or out of service)"),
+            blocks_lost: g("blocks_unrecoverable", "Blocks bad on every copy of their chunk"),
+            block_repairs: must(IntCounterVec::new(
+                Opts::new("block_repairs_total", "Bad blocks rewritten from other copies"),
+                &["result"],
+            )),
+            chunk_loop_passes: must(IntCounter::new("chunk_loop_passes_total", "Passes of the chunk loop")),
             replications: must(IntCounterVec::new(
                 Opts::new("chunk_replications_total", "Chunk replications"),
                 &["result"],
@@ -164,6 +179,10 @@ impl Metrics {
             Box::new(m.chunks_under_goal.clone()),
             Box::new(m.chunks_over_goal.clone()),
             Box::new(m.chunks_missing.clone()),
+            Box::new(m.chunks_damaged.clone()),
+            Box::new(m.blocks_lost.clone()),
+            Box::new(m.block_repairs.clone()),
+            Box::new(m.chunk_loop_passes.clone()),
             Box::new(m.replications.clone()),
             Box::new(m.deletions.clone()),
             Box::new(m.repairs.clone()),

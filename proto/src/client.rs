@@ -457,6 +457,11 @@ pub struct ChunkLocation {
     pub servers: Vec<String>,
     /// The file's goal (copies wanted).
     pub goal: u8,
+    /// Copies of the chunk known damaged, with their bad 64 KiB blocks (data address, sorted
+    /// blocks). A copy with blocks listed is also in `servers` (after the whole copies): its
+    /// other blocks serve. A copy with no blocks listed is unusable as a whole and is not in
+    /// `servers`. Empty in a `ChunkWrite` answer.
+    pub damaged: Vec<(String, Vec<u32>)>,
 }
 
 /// The outcome of an operation: a reply or a POSIX error.

@@ -12,6 +12,11 @@
 //! [`CsToMaster::CommandDone`] with the same `req_id`. Every command carries the leader's
 //! term: a chunkserver ignores (answers `StaleTerm`) a command whose term is older than the
 //! newest term it has seen, so a deposed leader can never act on data.
+//!
+//! Damage is per 64 KiB block: a chunkserver reports the blocks of a copy it found bad
+//! ([`DamageReport`]); the leader keeps the copy (it still serves its good blocks) and has the
+//! bad blocks rewritten from other copies ([`CsCommand::RepairBlocks`]). Nothing here deletes a
+//! copy because it is damaged.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +30,19 @@ pub struct ChunkReport {
     /// True when the copy lives on a disk marked for removal (`*` in mfshdd.cfg): it serves
     /// reads but does not count towards the goal, so the master copies it elsewhere first.
     pub to_remove: bool,
+}
+
+/// What a chunkserver knows to be wrong with one of its copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DamageReport {
+    pub id: u64,
+    pub version: u32,
+    /// The bad 64 KiB blocks (CRC mismatch or unreadable), sorted; the copy's other blocks
+    /// serve. Empty: the whole copy is unusable (its fsync failed, its file is missing or
+    /// unreadable) and is not served at all.
+    pub blocks: Vec<u32>,
+    /// Why, for logs.
+    pub reason: String,
 }
 
 /// Space and load of a chunkserver.
@@ -55,16 +73,23 @@ pub enum CsToMaster {
         http_addr: String,
         space: SpaceReport,
         chunks: Vec<ChunkReport>,
+        /// The damage known on the copies in `chunks` (every damaged copy, so a new leader
+        /// learns it together with the copies).
+        damaged: Vec<DamageReport>,
     },
     /// Every heartbeat interval (1 s). The leader answers each with `Welcome { term }`, so a
     /// chunkserver that hears nothing for `MASTER_TIMEOUT` knows its master is gone.
     Heartbeat { space: SpaceReport },
-    /// A copy failed a CRC check or an I/O error: the master should drop and replace it.
-    ChunkDamaged { id: u64, version: u32, reason: String },
+    /// The damage of a copy changed (new bad blocks found, or the copy became unusable): the
+    /// report says all of it, replacing what the leader knew. The leader keeps the copy and
+    /// repairs it; it never deletes a copy for this.
+    ChunkDamaged(DamageReport),
+    /// A copy is no longer served here (its disk left `mfshdd.cfg`); its file stays.
+    ChunkLost { id: u64, version: u32, reason: String },
     /// A copy appeared outside of a command (e.g. a disk came back): report it.
     ChunkAdded { chunk: ChunkReport },
     /// The answer to a [`MasterToCs::Command`].
-    CommandDone { req_id: u64, result: Result<(), CsError> },
+    CommandDone { req_id: u64, result: Result<CommandReply, CsError> },
 }
 
 /// Messages from a master to a chunkserver.
@@ -98,9 +123,42 @@ pub enum CsCommand {
     Delete { id: u64, version: u32 },
     /// Renumber the copy to `new_version` if its version is one of `expect`.
     SetVersion { id: u64, expect: Vec<u32>, new_version: u32 },
-    /// Fetch a copy of the chunk at `version` from one of `sources` (data addresses), verify
-    /// every block's CRC, and store it.
+    /// Fetch a copy of the chunk at `version` from `sources` (data addresses), each block from
+    /// the first source that has it good, verify every block's CRC, and store it.
     Replicate { id: u64, version: u32, sources: Vec<String> },
+    /// Rewrite the bad `blocks` of this server's copy at `version`: read each from the first
+    /// of `sources` that serves it good, else from the first of `others` whose bytes hash to
+    /// the CRC this copy stored for the block, and write the whole block and its CRC, under the
+    /// chunk's lock, only while the block is still bad here. `sources` are valid copies at
+    /// `version` (data addresses), trusted for a block that matches their own stored CRC (the
+    /// repaired copy's CRC entry may be what went bad); `others` are any other copies (an old
+    /// version may predate a write, so only a CRC match proves a block right). Answer:
+    /// [`CommandReply::Repaired`].
+    RepairBlocks { id: u64, version: u32, blocks: Vec<u32>, sources: Vec<String>, others: Vec<RepairSource> },
+}
+
+/// Most sources a `Replicate` or a `RepairBlocks` (`sources` and `others` together) names: more
+/// copies than any goal asks for. A chunkserver refuses a command naming more.
+pub const MAX_SOURCES: usize = 16;
+
+/// A copy that is not a valid copy at the repaired version, to repair blocks from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairSource {
+    /// Its chunkserver's data address.
+    pub addr: String,
+    /// The version it holds.
+    pub version: u32,
+}
+
+/// What a command answers when it succeeds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandReply {
+    Done,
+    /// The answer to `RepairBlocks`: the blocks of the copy still bad afterwards (sorted; empty
+    /// when the copy is whole again).
+    Repaired {
+        bad: Vec<u32>,
+    },
 }
 
 impl CsCommand {
@@ -111,6 +169,7 @@ impl CsCommand {
             CsCommand::Delete { .. } => "delete",
             CsCommand::SetVersion { .. } => "set_version",
             CsCommand::Replicate { .. } => "replicate",
+            CsCommand::RepairBlocks { .. } => "repair_blocks",
         }
     }
 }
@@ -124,6 +183,8 @@ pub enum CsError {
     WrongVersion { have: u32 },
     #[error("chunk already exists")]
     Exists,
+    /// Block `block` of the copy is bad (its CRC does not match, or it cannot be read): its
+    /// bytes are never returned. The copy's other blocks still serve.
     #[error("CRC mismatch in block {block}")]
     Crc { block: u32 },
     #[error("no space left on the chunkserver's disks")]
@@ -134,6 +195,14 @@ pub enum CsError {
     BadRequest(String),
     #[error("i/o error: {0}")]
     Io(String),
+    /// The chunkserver is short of a resource (file descriptors, memory, a retryable
+    /// interruption): nothing is wrong with the data. Try again, or another copy.
+    #[error("chunkserver busy: {0}")]
+    Busy(String),
+    /// The copy is not served at all (its fsync failed, its file is missing or unreadable);
+    /// read another copy.
+    #[error("copy not served: {0}")]
+    Unusable(String),
     /// A write or truncate could not be forwarded along the chain: `addr` failed.
     #[error("chain member {addr} failed: {reason}")]
     Chain { addr: String, reason: String },

@@ -18,7 +18,9 @@ use proptest::prelude::*;
 use proto::client::{
     ChunkLocation, ClientRequest, ClientResponse, ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp,
 };
-use proto::cs::{ChunkReport, CsCommand, CsError, CsToMaster, MasterToCs, SpaceReport};
+use proto::cs::{
+    ChunkReport, CommandReply, CsCommand, CsError, CsToMaster, DamageReport, MasterToCs, RepairSource, SpaceReport,
+};
 use proto::data::{DataOp, DataReply, DataRequest, DataResponse};
 use proto::frame::{self, FrameLimits};
 use proto::meta::{Attr, Creds, DirEntry, FileType, RenameFlags, SetAttr, SetTime, StatFs, Timestamp, XattrMode};
@@ -168,6 +170,7 @@ fn response_bodies() -> Vec<ResponseBody> {
         file_size: 1 << 30,
         servers: vec!["127.0.0.21:9422".into(), "127.0.0.22:9422".into()],
         goal: 2,
+        damaged: vec![("127.0.0.22:9422".into(), vec![1, 2])],
     };
     let entry = DirEntry { cookie: 3, name: b"file".to_vec(), ino: 77, kind: FileType::File, attr: Some(attr()) };
     let replies = vec![
@@ -238,11 +241,14 @@ fn cs_to_master_seeds() -> Vec<Vec<u8>> {
             http_addr: "127.0.0.21:9427".into(),
             space: space.clone(),
             chunks: vec![chunk.clone(), ChunkReport { id: 9, version: 1, to_remove: true }],
+            damaged: vec![DamageReport { id: 9, version: 1, blocks: vec![3, 700], reason: "crc".into() }],
         },
         CsToMaster::Heartbeat { space },
-        CsToMaster::ChunkDamaged { id: 9, version: 1, reason: "crc".into() },
+        CsToMaster::ChunkDamaged(DamageReport { id: 9, version: 1, blocks: vec![], reason: "fsync".into() }),
+        CsToMaster::ChunkLost { id: 9, version: 1, reason: "disk removed".into() },
         CsToMaster::ChunkAdded { chunk },
-        CsToMaster::CommandDone { req_id: 5, result: Ok(()) },
+        CsToMaster::CommandDone { req_id: 5, result: Ok(CommandReply::Done) },
+        CsToMaster::CommandDone { req_id: 7, result: Ok(CommandReply::Repaired { bad: vec![4] }) },
         CsToMaster::CommandDone { req_id: 6, result: Err(CsError::WrongVersion { have: 3 }) },
     ]
     .iter()
@@ -256,6 +262,13 @@ fn master_to_cs_seeds() -> Vec<Vec<u8>> {
         CsCommand::Delete { id: 1, version: 0 },
         CsCommand::SetVersion { id: 1, expect: vec![1, 2], new_version: 3 },
         CsCommand::Replicate { id: 1, version: 3, sources: vec!["127.0.0.21:9422".into()] },
+        CsCommand::RepairBlocks {
+            id: 1,
+            version: 3,
+            blocks: vec![0, 5],
+            sources: vec!["127.0.0.21:9422".into()],
+            others: vec![RepairSource { addr: "127.0.0.23:9422".into(), version: 2 }],
+        },
     ];
     let mut v: Vec<MasterToCs> = vec![
         MasterToCs::Welcome { term: 4 },

@@ -159,6 +159,8 @@ pub struct Cluster {
     pub chunkservers: Vec<CsProc>,
     /// tmpfs disks to unmount at the end.
     mounts: Vec<PathBuf>,
+    /// Loop devices (ext4 disks) to detach at the end, after their mounts.
+    loops: Vec<String>,
     _root: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
 }
@@ -187,7 +189,8 @@ impl Cluster {
             masters.push(MasterProc { id: i, ip: ips[i as usize - 1].clone(), dir, cfg, child: None });
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let mut c = Cluster { masters, chunkservers: Vec::new(), mounts: Vec::new(), _root: root, rt };
+        let mut c =
+            Cluster { masters, chunkservers: Vec::new(), mounts: Vec::new(), loops: Vec::new(), _root: root, rt };
         for i in 0..n as usize {
             c.start_master(i);
         }
@@ -245,6 +248,44 @@ impl Cluster {
             self.chunkservers.push(CsProc { ip, dir, cfg, child: None });
             self.start_chunkserver(k - 1);
         }
+    }
+
+    /// Add one chunkserver on 127.0.`block`.2x whose disk is an ext4 file system of `mib` MiB
+    /// on a loop device (a real disk that [`Cluster::fail_disk`] can make fail), and start it.
+    /// Returns its index.
+    pub fn add_chunkserver_on_ext4(&mut self, block: u8, mib: u64, extra: &str) -> usize {
+        let k = self.chunkservers.len() + 1;
+        let image = self._root.path().join(format!("cs{k}-disk.img"));
+        let hdd = self._root.path().join(format!("cs{k}")).join("hdd");
+        std::fs::create_dir_all(&hdd).expect("mkdir");
+        std::fs::File::create(&image).and_then(|f| f.set_len(mib << 20)).expect("disk image");
+        let out = Command::new("losetup").arg("-f").arg("--show").arg(&image).output().expect("run losetup");
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        self.loops.push(dev.clone());
+        let ok = Command::new("mkfs.ext4").args(["-q", "-F", &dev]).status().expect("run mkfs.ext4");
+        assert!(ok.success(), "mkfs.ext4 {dev}");
+        let ok = Command::new("mount").arg(&dev).arg(&hdd).status().expect("run mount");
+        assert!(ok.success(), "mount {dev} on {}", hdd.display());
+        self.mounts.push(hdd);
+        self.add_chunkservers(block, 1, extra);
+        k - 1
+    }
+
+    /// Make chunkserver `i`'s disk fail for good, as a dying disk does: its ext4 file system is
+    /// shut down (`EXT4_IOC_SHUTDOWN`, nothing more written), so every read, write and fsync
+    /// on it fails with EIO from then on. The disk must come from
+    /// [`Cluster::add_chunkserver_on_ext4`].
+    pub fn fail_disk(&self, i: usize) {
+        use std::os::unix::io::AsRawFd;
+        // _IOR('X', 125, __u32)
+        const EXT4_IOC_SHUTDOWN: libc::c_ulong = (2 << 30) | (4 << 16) | ((b'X' as libc::c_ulong) << 8) | 125;
+        const EXT4_GOING_FLAGS_NOLOGFLUSH: u32 = 2;
+        let dir = std::fs::File::open(self.chunkservers[i].hdd()).expect("open the disk's root");
+        let flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
+        // SAFETY: the ioctl reads one u32 from the pointer, which stays valid for the call.
+        let r = unsafe { libc::ioctl(dir.as_raw_fd(), EXT4_IOC_SHUTDOWN as _, &flags as *const u32) };
+        assert_eq!(r, 0, "EXT4_IOC_SHUTDOWN: {}", std::io::Error::last_os_error());
     }
 
     /// Start chunkserver `i` in the foreground mode, output to its log.
@@ -314,6 +355,11 @@ impl Cluster {
         self.get(&self.masters[i].http_addr(), "/metrics")
     }
 
+    /// `/metrics` text of chunkserver `i`.
+    pub fn cs_metrics(&self, i: usize) -> Option<String> {
+        self.get(&self.chunkservers[i].http_addr(), "/metrics")
+    }
+
     /// Index of the master that leads with a quorum, waiting up to `limit`.
     pub fn wait_leader(&self, limit: Duration) -> usize {
         wait_for(limit, "a leader with a quorum", || {
@@ -364,6 +410,9 @@ impl Drop for Cluster {
         }
         for m in &self.mounts {
             let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        for dev in &self.loops {
+            let _ = Command::new("losetup").arg("-d").arg(dev).status();
         }
         if std::thread::panicking() || std::env::var_os("RAFTMFS_KEEP_CLUSTER").is_some() {
             // Keep the logs and data of a failed test (or of every test, with

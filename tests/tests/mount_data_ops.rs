@@ -198,8 +198,13 @@ fn setgoal_2_then_fileinfo_shows_two_copies_on_two_servers() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], format!("{fs}:"));
     assert!(lines[1].starts_with("\tchunk 0: ") && lines[1].contains(" / (id:"), "{out}");
-    let mut copies: Vec<String> =
-        lines[2..].iter().map(|l| l.trim_start_matches("\t\tcopy ").split_once(": ").unwrap().1.to_string()).collect();
+    let mut copies: Vec<String> = lines[2..]
+        .iter()
+        .map(|l| {
+            let copy = l.trim_start_matches("\t\tcopy ").split_once(": ").unwrap().1;
+            copy.strip_suffix(" (status:VALID)").unwrap_or_else(|| panic!("not a valid copy: {l}")).to_string()
+        })
+        .collect();
     copies.sort();
     let mut want = servers.clone();
     want.sort();

@@ -44,6 +44,7 @@ async fn register_as(from_ip: &str, master_cs: &str, data_addr: &str) -> MasterT
         http_addr: format!("{from_ip}:9427"),
         space: SpaceReport { total: 1 << 40, avail: 1 << 40, chunks: 0, load: 0 },
         chunks: vec![],
+        damaged: vec![],
     };
     proto::frame::write_frame(&mut s, &reg).await.unwrap();
     tokio::time::timeout(WAIT, proto::frame::read_frame(&mut s)).await.unwrap().unwrap()

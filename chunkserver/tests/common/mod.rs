@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chunkserver::{ChunkserverConfig, Running};
-use proto::cs::{ChunkReport, CsCommand, CsError, CsToMaster, MasterToCs};
+use proto::cs::{ChunkReport, CommandReply, CsCommand, CsError, CsToMaster, DamageReport, MasterToCs};
 use proto::data::{DataOp, DataResponse};
 use proto::rpc::RpcConn;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -186,6 +186,7 @@ pub struct Registration {
     pub data_addr: String,
     pub http_addr: String,
     pub chunks: Vec<ChunkReport>,
+    pub damaged: Vec<DamageReport>,
 }
 
 /// One chunkserver connection at the fake master.
@@ -221,18 +222,34 @@ impl MasterConn {
             other => panic!("expected Hello, got {other:?}"),
         }
         match self.recv().await {
-            CsToMaster::Register { data_addr, http_addr, chunks, .. } => Registration { data_addr, http_addr, chunks },
+            CsToMaster::Register { data_addr, http_addr, chunks, damaged, .. } => {
+                Registration { data_addr, http_addr, chunks, damaged }
+            }
             other => panic!("expected Register, got {other:?}"),
         }
     }
 
     /// Send a command and wait for its `CommandDone` (other frames are skipped).
     pub async fn command(&mut self, req_id: u64, term: u64, cmd: CsCommand) -> Result<(), CsError> {
+        self.command_reply(req_id, term, cmd).await.map(|_| ())
+    }
+
+    /// As [`MasterConn::command`], with what the command answered.
+    pub async fn command_reply(&mut self, req_id: u64, term: u64, cmd: CsCommand) -> Result<CommandReply, CsError> {
         self.send(MasterToCs::Command { req_id, term, cmd }).await;
         loop {
             match self.recv().await {
                 CsToMaster::CommandDone { req_id: r, result } if r == req_id => return result,
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next `ChunkDamaged` report (other frames are skipped).
+    pub async fn damage_report(&mut self) -> DamageReport {
+        loop {
+            if let CsToMaster::ChunkDamaged(r) = self.recv().await {
+                return r;
             }
         }
     }

@@ -81,8 +81,11 @@ impl ReadAhead {
             let data = match wait(w.data.clone()).await {
                 Ok(d) => d,
                 Err(e) => {
+                    // A window reaches past this read and may have failed on bytes it does not
+                    // need (a block bad on every copy further on): read just what was asked.
                     self.drop_window(w.start);
-                    return Err(e);
+                    tracing::debug!(ino, offset, size, errno = ?e, "readahead window failed; reading directly");
+                    return io.read(creds, ino, offset, size as u64).await.map_err(|e| e.errno());
                 }
             };
             let pos = offset + out.len() as u64;

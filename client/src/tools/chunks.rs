@@ -1,6 +1,6 @@
 //! `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`: chunks and their copies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use proto::client::{ChunkLocation, ReadOp, Reply, FILE_CHUNKS_PAGE};
@@ -45,11 +45,72 @@ fn sorted_copies(servers: &[String]) -> Vec<String> {
     v
 }
 
+/// What one copy of a chunk is worth, as `mfsfileinfo` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CopyStatus {
+    /// Every block good.
+    Valid,
+    /// These 64 KiB blocks are bad; the others serve.
+    Damaged(Vec<u32>),
+    /// Out of service as a whole (MooseFS's word for a copy the master will not use).
+    Invalid,
+}
+
+/// Every copy of a chunk with its status, by address.
+fn copy_statuses(c: &ChunkLocation) -> Vec<(String, CopyStatus)> {
+    let mut addrs: Vec<String> = c.servers.clone();
+    addrs.extend(c.damaged.iter().map(|(a, _)| a.clone()));
+    let mut addrs = sorted_copies(&addrs);
+    addrs.dedup();
+    addrs
+        .into_iter()
+        .map(|a| {
+            let status = match c.damaged.iter().find(|(d, _)| *d == a) {
+                None => CopyStatus::Valid,
+                Some((_, blocks)) if blocks.is_empty() => CopyStatus::Invalid,
+                Some((_, blocks)) => CopyStatus::Damaged(blocks.clone()),
+            };
+            (a, status)
+        })
+        .collect()
+}
+
+/// Blocks bad on every copy that serves data (none if a copy is whole; all unknown, so
+/// empty, if no copy serves: that is "no valid copies").
+fn lost_blocks(c: &ChunkLocation) -> BTreeSet<u32> {
+    let bad_of = |addr: &String| c.damaged.iter().find(|(a, _)| a == addr).map(|(_, b)| b.clone()).unwrap_or_default();
+    let mut servers = c.servers.iter();
+    let Some(first) = servers.next() else { return BTreeSet::new() };
+    let mut lost: BTreeSet<u32> = bad_of(first).into_iter().collect();
+    for s in servers {
+        let bad = bad_of(s);
+        lost.retain(|b| bad.contains(b));
+    }
+    lost
+}
+
+/// Block numbers as a short list: `3, 7-9, 12`.
+fn block_list<'a>(blocks: impl IntoIterator<Item = &'a u32>) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &b in blocks {
+        match runs.last_mut() {
+            Some((_, to)) if b == *to + 1 => *to = b,
+            _ => runs.push((b, b)),
+        }
+    }
+    let text: Vec<String> =
+        runs.into_iter().map(|(from, to)| if from == to { from.to_string() } else { format!("{from}-{to}") }).collect();
+    text.join(", ")
+}
+
 /// Runs of empty chunks up to this long print one line per chunk, as MooseFS prints them;
 /// longer runs (a sparse file of terabytes) print as one line.
 const EMPTY_RUN_LINES: u64 = 16;
 
-/// The `mfsfileinfo` text of one file of `size` bytes.
+/// The `mfsfileinfo` text of one file of `size` bytes. As MooseFS 3.0 prints them, each copy
+/// carries its status: `VALID`, `INVALID` (out of service as a whole), and ours, `DAMAGED`
+/// with its bad 64 KiB blocks (the copy serves every other block). A chunk without a copy that
+/// serves says `no valid copies !!!`; blocks bad on every copy are listed as unrecoverable.
 pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String {
     let mut out = format!("{path}:\n");
     let mut chunks: Vec<&ChunkLocation> = chunks.iter().filter(|c| c.chunk_id != 0).collect();
@@ -68,22 +129,37 @@ pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String 
             "\tchunk {}: {:016X}_{:08X} / (id:{} ver:{})\n",
             c.index, c.chunk_id, c.version, c.chunk_id, c.version
         ));
+        for (i, (s, status)) in copy_statuses(c).iter().enumerate() {
+            let status = match status {
+                CopyStatus::Valid => "VALID".to_string(),
+                CopyStatus::Invalid => "INVALID".to_string(),
+                CopyStatus::Damaged(blocks) => format!("DAMAGED ; bad blocks: {}", block_list(blocks)),
+            };
+            out.push_str(&format!("\t\tcopy {}: {s} (status:{status})\n", i + 1));
+        }
         if c.servers.is_empty() {
             out.push_str("\t\tno valid copies !!!\n");
         }
-        for (i, s) in sorted_copies(&c.servers).iter().enumerate() {
-            out.push_str(&format!("\t\tcopy {}: {s}\n", i + 1));
+        let lost = lost_blocks(c);
+        if !lost.is_empty() {
+            out.push_str(&format!("\t\tunrecoverable blocks: {} !!!\n", block_list(&lost)));
         }
     }
     holes(&mut out, next, count);
     out
 }
 
-/// The `mfscheckfile` text: chunks counted by their number of valid copies.
+/// The `mfscheckfile` text: chunks counted by their number of valid (whole) copies, as in
+/// MooseFS; then, when there are any, chunks with a damaged copy and chunks with blocks bad on
+/// every copy.
 pub fn checkfile_text(path: &str, chunks: &[ChunkLocation]) -> String {
     let mut counts: BTreeMap<usize, u64> = BTreeMap::new();
+    let (mut damaged, mut lost) = (0u64, 0u64);
     for c in chunks.iter().filter(|c| c.chunk_id != 0) {
-        *counts.entry(c.servers.len().min(10)).or_default() += 1;
+        let whole = copy_statuses(c).iter().filter(|(_, s)| *s == CopyStatus::Valid).count();
+        *counts.entry(whole.min(10)).or_default() += 1;
+        damaged += u64::from(!c.damaged.is_empty());
+        lost += u64::from(!lost_blocks(c).is_empty());
     }
     let mut out = format!("{path}:\n");
     for (copies, n) in counts {
@@ -93,6 +169,12 @@ pub fn checkfile_text(path: &str, chunks: &[ChunkLocation]) -> String {
             c => format!(" chunks with {c} copies:  "),
         };
         out.push_str(&format!("{label} {n:>10}\n"));
+    }
+    if damaged > 0 {
+        out.push_str(&format!(" damaged chunks:         {damaged:>10}\n"));
+    }
+    if lost > 0 {
+        out.push_str(&format!(" chunks with lost data:  {lost:>10}\n"));
     }
     out
 }
@@ -253,7 +335,13 @@ mod tests {
             file_size: 0,
             servers: servers.iter().map(|s| s.to_string()).collect(),
             goal: 2,
+            damaged: vec![],
         }
+    }
+
+    fn with_damage(mut l: ChunkLocation, damaged: &[(&str, &[u32])]) -> ChunkLocation {
+        l.damaged = damaged.iter().map(|(a, b)| (a.to_string(), b.to_vec())).collect();
+        l
     }
 
     #[test]
@@ -262,8 +350,8 @@ mod tests {
         let t = fileinfo_text("f", 2 * CHUNK_SIZE + 1, &chunks);
         assert_eq!(
             t,
-            "f:\n\tchunk 0: 0000000000000001_00000001 / (id:1 ver:1)\n\t\tcopy 1: 127.0.31.21:9422\n\t\t\
-             copy 2: 127.0.31.22:9422\n\tchunk 1: empty\n\tchunk 2: 0000000000000005_00000001 / (id:5 ver:1)\n\t\t\
+            "f:\n\tchunk 0: 0000000000000001_00000001 / (id:1 ver:1)\n\t\tcopy 1: 127.0.31.21:9422 (status:VALID)\n\t\t\
+             copy 2: 127.0.31.22:9422 (status:VALID)\n\tchunk 1: empty\n\tchunk 2: 0000000000000005_00000001 / (id:5 ver:1)\n\t\t\
              no valid copies !!!\n"
         );
         assert_eq!(fileinfo_text("e", 0, &[]), "e:\n");
@@ -277,8 +365,8 @@ mod tests {
         assert_eq!(
             t,
             format!(
-                "s:\n\tchunk 0: 0000000000000001_00000001 / (id:1 ver:1)\n\t\tcopy 1: a:1\n\tchunks 1..{}: empty\n\t\
-                 chunk {last}: 0000000000000002_00000001 / (id:2 ver:1)\n\t\tcopy 1: a:1\n",
+                "s:\n\tchunk 0: 0000000000000001_00000001 / (id:1 ver:1)\n\t\tcopy 1: a:1 (status:VALID)\n\tchunks 1..{}: \
+                 empty\n\tchunk {last}: 0000000000000002_00000001 / (id:2 ver:1)\n\t\tcopy 1: a:1 (status:VALID)\n",
                 last - 1
             )
         );
@@ -304,5 +392,51 @@ mod tests {
         d.add_chunks(100_000, &[loc(0, 1, &["a:1", "b:1"])]);
         assert_eq!((d.chunks, d.size, d.realsize), (1, 2 * BLOCK, 4 * BLOCK));
         assert!(d.text("x").contains(" chunks:                1\n"));
+    }
+
+    #[test]
+    fn fileinfo_marks_damaged_and_invalid_copies_and_lost_blocks() {
+        // Two copies bad in different blocks: every block still has a good copy.
+        let c = with_damage(loc(0, 7, &["b:1", "a:1"]), &[("a:1", &[3]), ("b:1", &[7, 8, 9])]);
+        let t = fileinfo_text("f", 100, std::slice::from_ref(&c));
+        assert_eq!(
+            t,
+            "f:\n\tchunk 0: 0000000000000007_00000001 / (id:7 ver:1)\n\t\tcopy 1: a:1 (status:DAMAGED ; bad blocks: \
+             3)\n\t\tcopy 2: b:1 (status:DAMAGED ; bad blocks: 7-9)\n"
+        );
+        // One copy, a bad block: that block is lost; the copy still serves the others.
+        let c = with_damage(loc(0, 7, &["a:1"]), &[("a:1", &[5])]);
+        let t = fileinfo_text("f", 100, std::slice::from_ref(&c));
+        assert!(
+            t.ends_with("\t\tcopy 1: a:1 (status:DAMAGED ; bad blocks: 5)\n\t\tunrecoverable blocks: 5 !!!\n"),
+            "{t}"
+        );
+        // A copy out of service is listed, not counted; with no other copy nothing serves.
+        let c = with_damage(loc(0, 7, &["b:1"]), &[("a:1", &[])]);
+        let t = fileinfo_text("f", 100, std::slice::from_ref(&c));
+        assert!(t.contains("\t\tcopy 1: a:1 (status:INVALID)\n\t\tcopy 2: b:1 (status:VALID)\n"), "{t}");
+        let c = with_damage(loc(0, 7, &[]), &[("a:1", &[])]);
+        let t = fileinfo_text("f", 100, std::slice::from_ref(&c));
+        assert!(t.ends_with("\t\tcopy 1: a:1 (status:INVALID)\n\t\tno valid copies !!!\n"), "{t}");
+    }
+
+    #[test]
+    fn checkfile_counts_whole_copies_and_says_what_is_damaged_or_lost() {
+        let chunks = vec![
+            with_damage(loc(0, 1, &["a:1", "b:1"]), &[("b:1", &[2])]),
+            with_damage(loc(1, 2, &["a:1"]), &[("a:1", &[4])]),
+            loc(2, 3, &["a:1", "b:1"]),
+        ];
+        assert_eq!(
+            checkfile_text("f", &chunks),
+            concat!(
+                "f:\n",
+                " chunks with 0 copies:            1\n",
+                " chunks with 1 copy:              1\n",
+                " chunks with 2 copies:            1\n",
+                " damaged chunks:                  2\n",
+                " chunks with lost data:           1\n",
+            )
+        );
     }
 }

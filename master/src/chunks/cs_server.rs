@@ -3,8 +3,9 @@
 //!
 //! The first frame must be `Register`. A master that does not lead answers `NotLeader` with
 //! the leader's 9420 address and closes; the leader answers `Welcome { term }`, records the
-//! server and its copies, and reconciles them at once (stale copies deleted, copies that
-//! missed a version bump renumbered). When this master stops leading, every chunkserver
+//! server, its copies and their damage, and reconciles them at once (stale copies deleted,
+//! copies that missed a version bump renumbered). A damage report never deletes a copy: the
+//! registry records it, and the loop has the bad blocks rewritten from good copies. When this master stops leading, every chunkserver
 //! connection is closed so the chunkservers go to the new leader.
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use openraft::RaftMetrics;
 use proto::auth::{self, Direction};
-use proto::cs::{CsCommand, CsToMaster, MasterToCs};
+use proto::cs::{CsToMaster, MasterToCs};
 use proto::frame::{FrameError, FrameLimits};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::link::CsLink;
-use super::registry::Server;
+use super::registry::{Damage, Server};
 use super::{replication, ChunkService};
 use crate::raft_types::{MasterNode, Raft};
 
@@ -153,7 +154,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     let proof = code.map(|c| auth::prove(c, Direction::MasterToChunkserver, &cs_nonce, &nonce));
     proto::frame::write_frame(&mut wr, &MasterToCs::Hello { nonce, proof }).await?;
     let Some(second) = handshake_frame(&mut rd, &limits, "registration").await? else { return Ok(()) };
-    let CsToMaster::Register { proof, data_addr, http_addr, space, chunks } = second else {
+    let CsToMaster::Register { proof, data_addr, http_addr, space, chunks, damaged } = second else {
         return Err(FrameError::Decode("the second message must be Register".into()));
     };
     check_addr("data address", &data_addr)?;
@@ -194,7 +195,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
                 since: Instant::now(),
                 link: link.clone(),
             };
-            let taken = svc.registry().register(server, &chunks);
+            let taken = svc.registry().register(server, &chunks, &damaged);
             (l.term, link, taken)
         })
     };
@@ -214,7 +215,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
         return refuse(svc, &mut wr, peer, "address_in_use", text).await;
     }
     svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
-    tracing::info!(server = %data_addr, http = %http_addr, chunks = chunks.len(), term, "chunkserver registered");
+    tracing::info!(server = %data_addr, http = %http_addr, chunks = chunks.len(), damaged = damaged.len(), term, "chunkserver registered");
 
     let result = async {
         proto::frame::write_frame(&mut wr, &MasterToCs::Welcome { term }).await?;
@@ -317,14 +318,20 @@ fn handle_message(svc: &Arc<ChunkService>, link: &Arc<CsLink>, msg: CsToMaster) 
             tracing::info!(server = %addr, chunk = chunk.id, version = chunk.version, "chunkserver reports a new copy");
             svc.registry().add_copy(chunk.id, addr, chunk.version, chunk.to_remove);
         }
-        CsToMaster::ChunkDamaged { id, version, reason } => {
-            tracing::warn!(server = %addr, chunk = id, version, %reason, "damaged copy: dropping and deleting it");
+        CsToMaster::ChunkDamaged(report) => match Damage::from_report(&report.blocks) {
+            // Kept: it still serves its good blocks (or, out of service, stays until the goal
+            // is met elsewhere); the loop has its bad blocks repaired from other copies.
+            Some(damage) => {
+                tracing::warn!(server = %addr, chunk = report.id, version = report.version, damage = ?damage,
+                    reason = %report.reason, "damaged copy reported: kept, to be repaired");
+                svc.registry().set_damage(report.id, addr, damage);
+            }
+            None => tracing::warn!(server = %addr, chunk = report.id, blocks = ?report.blocks,
+                "damage report naming no block of a chunk: ignored"),
+        },
+        CsToMaster::ChunkLost { id, version, reason } => {
+            tracing::info!(server = %addr, chunk = id, version, %reason, "chunkserver no longer serves a copy");
             svc.registry().remove_copy(id, addr, Some(version));
-            let (svc, addr) = (svc.clone(), addr.clone());
-            tokio::spawn(async move {
-                let r = svc.command(&addr, CsCommand::Delete { id, version }).await;
-                svc.metrics.deletions.with_label_values(&["damaged", if r.is_ok() { "ok" } else { "error" }]).inc();
-            });
         }
         CsToMaster::CommandDone { req_id, result } => {
             if !link.complete(req_id, result) {

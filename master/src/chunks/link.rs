@@ -7,13 +7,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use proto::auth::{self, NONCE_LEN};
-use proto::cs::{CsCommand, CsError, MasterToCs};
+use proto::cs::{CommandReply, CsCommand, CsError, MasterToCs};
 use proto::token::TOKEN_KEY_LEN;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::CsCallError;
 
-type Waiter = oneshot::Sender<Result<(), CsError>>;
+type Waiter = oneshot::Sender<Result<CommandReply, CsError>>;
 
 /// A registered chunkserver connection, as commands see it. Cheap to share (`Arc`).
 pub struct CsLink {
@@ -74,7 +74,7 @@ impl CsLink {
     }
 
     /// Send `cmd` and wait (at most `timeout`) for the chunkserver's answer.
-    pub async fn call(&self, cmd: CsCommand, timeout: Duration) -> Result<(), CsCallError> {
+    pub async fn call(&self, cmd: CsCommand, timeout: Duration) -> Result<CommandReply, CsCallError> {
         let disconnected = || CsCallError::Disconnected { addr: self.addr.clone() };
         if self.is_closed() {
             return Err(disconnected());
@@ -89,7 +89,7 @@ impl CsLink {
         })
         .await;
         match outcome {
-            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(err))) => Err(CsCallError::Refused { addr: self.addr.clone(), err }),
             Ok(Err(e)) => {
                 self.pending().remove(&req_id);
@@ -104,7 +104,7 @@ impl CsLink {
 
     /// The chunkserver answered `req_id`. False when no one waits for it (unknown, or
     /// already timed out).
-    pub fn complete(&self, req_id: u64, result: Result<(), CsError>) -> bool {
+    pub fn complete(&self, req_id: u64, result: Result<CommandReply, CsError>) -> bool {
         match self.pending().remove(&req_id) {
             Some(w) => w.send(result).is_ok(),
             None => false,
@@ -142,7 +142,7 @@ mod tests {
             tokio::spawn(async move { l.call(CsCommand::Delete { id: 1, version: 0 }, Duration::from_secs(5)).await });
         let Some(MasterToCs::Command { req_id, term, .. }) = rx.recv().await else { panic!("no command") };
         assert_eq!(term, 3);
-        assert!(!link.complete(req_id + 100, Ok(())), "unknown id");
+        assert!(!link.complete(req_id + 100, Ok(CommandReply::Done)), "unknown id");
         assert!(link.complete(req_id, Err(CsError::NoChunk)));
         assert!(matches!(call.await.unwrap(), Err(CsCallError::Refused { err: CsError::NoChunk, .. })));
         let r = link.call(CsCommand::Delete { id: 2, version: 0 }, Duration::from_millis(20)).await;

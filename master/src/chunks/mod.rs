@@ -1,8 +1,9 @@
 //! The chunk side of the leader: chunkservers register on port 9420 ([`cs_server`]) and are
-//! tracked in the [`registry`] (soft state, re-learned after a failover); clients open chunks
-//! for writing through [`write`]; the [`replication`] loop keeps every chunk at its goal and
-//! deletes what is no longer needed. Only the leader commands chunkservers, and every
-//! command carries its Raft term.
+//! tracked in the [`registry`] (soft state, re-learned after a failover), with the damage
+//! they report on their copies; clients open chunks for writing through [`write`]; the
+//! [`replication`] loop keeps every chunk at its goal, has bad blocks rewritten from good
+//! copies ([`repair`]) and deletes what is no longer needed, never the last good copy of any
+//! block. Only the leader commands chunkservers, and every command carries its Raft term.
 //!
 //! What must survive a failover is in the namespace (each chunk's version and holders);
 //! everything here is rebuilt from the chunkservers' registrations.
@@ -10,7 +11,10 @@
 pub mod cs_server;
 pub mod link;
 pub mod placement;
+pub mod plan;
 pub mod registry;
+pub mod repair;
+pub mod replicate;
 pub mod replication;
 pub mod tokens;
 pub mod write;
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use proto::client::{ChunkLocation, Reply, ResponseBody};
-use proto::cs::{CsCommand, CsError};
+use proto::cs::{CommandReply, CsCommand, CsError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -31,9 +35,10 @@ use crate::namespace::ChunkMeta;
 use crate::raft_api::propose;
 use crate::raft_types::{Command, Raft};
 use crate::sm_store::SharedState;
-use registry::{is_valid, Registry, ServerStatus};
+use registry::{is_valid, Damage, Registry, ServerStatus};
 
-/// How long a `Replicate` may take: a whole 64 MiB chunk read, CRC-checked and written.
+/// How long a `Replicate` (or a `RepairBlocks`) may take: a whole 64 MiB chunk read,
+/// CRC-checked and written.
 pub const REPLICATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long any other command may take (create, delete, set version: metadata-sized work).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +46,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The timeout of one command.
 pub fn command_timeout(cmd: &CsCommand) -> Duration {
     match cmd {
-        CsCommand::Replicate { .. } => REPLICATE_TIMEOUT,
+        CsCommand::Replicate { .. } | CsCommand::RepairBlocks { .. } => REPLICATE_TIMEOUT,
         _ => COMMAND_TIMEOUT,
     }
 }
@@ -140,7 +145,7 @@ impl ChunkService {
     }
 
     /// Send one command to a registered chunkserver and wait for its answer, counting it.
-    pub async fn command(&self, addr: &str, cmd: CsCommand) -> Result<(), CsCallError> {
+    pub async fn command(&self, addr: &str, cmd: CsCommand) -> Result<CommandReply, CsCallError> {
         let name = cmd.name();
         let timeout = command_timeout(&cmd);
         let link = self.registry().link(addr);
@@ -149,7 +154,7 @@ impl ChunkService {
             None => Err(CsCallError::Disconnected { addr: addr.to_string() }),
         };
         let outcome = match &result {
-            Ok(()) => "ok",
+            Ok(_) => "ok",
             Err(e) => e.name(),
         };
         self.metrics.cs_commands.with_label_values(&[name, outcome]).inc();
@@ -164,7 +169,7 @@ impl ChunkService {
             let cmd = CsCommand::SetVersion { id, expect: expect.to_vec(), new_version: version };
             let r = self.command(addr, cmd).await;
             let ok = match &r {
-                Ok(()) => true,
+                Ok(_) => true,
                 Err(CsCallError::Refused { err: CsError::WrongVersion { have }, .. }) => *have == version,
                 Err(_) => false,
             };
@@ -209,21 +214,29 @@ impl ChunkService {
     }
 
     /// Replace the holders the namespace answered in a `ChunkRead`/`FileChunks` reply with
-    /// the chunkservers that really have a copy at the chunk's version, least loaded first.
+    /// the chunkservers that really have a copy at the chunk's version: whole copies first
+    /// (least loaded first), then copies with bad blocks (readers take those blocks from
+    /// another copy). Damaged copies are also listed with their bad blocks, and copies out of
+    /// service only there.
     pub fn locate(&self, reply: &mut Reply) {
         let reg = self.registry();
         let fill = |loc: &mut ChunkLocation| {
+            loc.damaged.clear();
             if loc.chunk_id == 0 {
                 loc.servers.clear();
                 return;
             }
             let meta = ChunkMeta { version: loc.version, holders: std::mem::take(&mut loc.servers) };
-            loc.servers = reg
-                .valid_copies(loc.chunk_id, &meta)
-                .into_iter()
-                .filter(|c| c.version == meta.version)
-                .map(|c| c.addr)
-                .collect();
+            for c in reg.valid_copies(loc.chunk_id, &meta).into_iter().filter(|c| c.version == meta.version) {
+                match &c.damage {
+                    Damage::None => loc.servers.push(c.addr),
+                    Damage::Blocks(bad) => {
+                        loc.damaged.push((c.addr.clone(), bad.clone()));
+                        loc.servers.push(c.addr);
+                    }
+                    Damage::Whole => loc.damaged.push((c.addr, Vec::new())),
+                }
+            }
         };
         match reply {
             Reply::Chunk(loc) => fill(loc),
@@ -260,6 +273,8 @@ impl ChunkService {
         self.metrics.chunks_under_goal.set(0);
         self.metrics.chunks_over_goal.set(0);
         self.metrics.chunks_missing.set(0);
+        self.metrics.chunks_damaged.set(0);
+        self.metrics.blocks_lost.set(0);
         if !links.is_empty() {
             tracing::info!(chunkservers = links.len(), "closed every chunkserver connection");
         }

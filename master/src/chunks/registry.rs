@@ -6,20 +6,85 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proto::cs::{ChunkReport, SpaceReport};
+use proto::cs::{ChunkReport, DamageReport, SpaceReport};
+use proto::data::BLOCK_SIZE;
+use proto::meta::CHUNK_SIZE;
 
 use super::link::CsLink;
 use super::placement::Candidate;
 use crate::namespace::ChunkMeta;
 
+/// Blocks in a chunk: a bad block number must be below this.
+pub const CHUNK_BLOCKS: u32 = (CHUNK_SIZE / BLOCK_SIZE as u64) as u32;
+
+/// What its chunkserver reported wrong with a copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Damage {
+    #[default]
+    None,
+    /// These 64 KiB blocks are bad (sorted, never empty): never served; the copy's other
+    /// blocks serve, and the leader has the bad ones rewritten from other copies.
+    Blocks(Vec<u32>),
+    /// The whole copy is out of service (its fsync failed, its file is missing): nothing of
+    /// it is served and it does not count as a copy, but it is kept until the goal is met by
+    /// whole copies elsewhere.
+    Whole,
+}
+
+impl Damage {
+    /// The damage a report says: no blocks means the whole copy. `None` for a report naming
+    /// only blocks past the end of a chunk (nonsense from the network: ignored).
+    pub fn from_report(blocks: &[u32]) -> Option<Damage> {
+        if blocks.is_empty() {
+            return Some(Damage::Whole);
+        }
+        let mut v: Vec<u32> = blocks.iter().copied().filter(|b| *b < CHUNK_BLOCKS).collect();
+        v.sort_unstable();
+        v.dedup();
+        (!v.is_empty()).then_some(Damage::Blocks(v))
+    }
+
+    /// The damage after a repair that left `bad` blocks bad.
+    pub fn after_repair(bad: &[u32]) -> Damage {
+        if bad.is_empty() {
+            return Damage::None;
+        }
+        Damage::from_report(bad).unwrap_or_default()
+    }
+
+    /// False when nothing of the copy may be read.
+    pub fn is_usable(&self) -> bool {
+        !matches!(self, Damage::Whole)
+    }
+
+    /// Bad blocks of a usable copy (empty when whole and good).
+    pub fn bad_blocks(&self) -> &[u32] {
+        match self {
+            Damage::Blocks(b) => b,
+            _ => &[],
+        }
+    }
+
+    /// Order for readers: whole copies first, then damaged ones, then unusable ones.
+    fn rank(&self) -> u8 {
+        match self {
+            Damage::None => 0,
+            Damage::Blocks(_) => 1,
+            Damage::Whole => 2,
+        }
+    }
+}
+
 /// One copy of a chunk on a chunkserver.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Copy {
     /// Data address of the chunkserver.
     pub addr: String,
     pub version: u32,
     /// On a disk marked for removal: serves reads, does not count towards the goal.
     pub to_remove: bool,
+    /// What its chunkserver reported wrong with it (soft state, re-learned at registration).
+    pub damage: Damage,
 }
 
 /// Is a copy at `version` on `addr` valid for a chunk whose table entry is `meta`?
@@ -69,11 +134,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Add a registered chunkserver with the copies it reported. A live registration of the
-    /// same data address is never replaced by a newcomer (that would let anyone evict a
-    /// chunkserver by naming its address): `Err` with how long the live one has been
-    /// registered. A previous connection whose link already closed is replaced.
-    pub fn register(&mut self, server: Server, chunks: &[ChunkReport]) -> Result<(), Duration> {
+    /// Add a registered chunkserver with the copies it reported and their damage. A live
+    /// registration of the same data address is never replaced by a newcomer (that would let
+    /// anyone evict a chunkserver by naming its address): `Err` with how long the live one has
+    /// been registered. A previous connection whose link already closed is replaced.
+    pub fn register(
+        &mut self,
+        server: Server,
+        chunks: &[ChunkReport],
+        damaged: &[DamageReport],
+    ) -> Result<(), Duration> {
         let addr = server.data_addr.clone();
         if let Some(live) = self.servers.get(&addr).filter(|s| !s.link.is_closed()) {
             return Err(live.since.elapsed());
@@ -83,6 +153,11 @@ impl Registry {
         self.servers.insert(addr.clone(), server);
         for c in chunks {
             self.add_copy(c.id, &addr, c.version, c.to_remove);
+        }
+        for d in damaged {
+            if let Some(damage) = Damage::from_report(&d.blocks) {
+                self.set_damage(d.id, &addr, damage);
+            }
         }
         Ok(())
     }
@@ -131,18 +206,37 @@ impl Registry {
         }
         let list = self.copies.entry(id).or_default();
         match list.iter_mut().find(|c| c.addr == addr) {
-            Some(c) => {
-                c.version = version;
-                c.to_remove = to_remove;
+            // Another version is another copy (created or replicated anew): no damage known.
+            Some(c) if c.version != version => {
+                *c = Copy { addr: addr.to_string(), version, to_remove, ..Copy::default() }
             }
-            None => list.push(Copy { addr: addr.to_string(), version, to_remove }),
+            Some(c) => c.to_remove = to_remove,
+            None => list.push(Copy { addr: addr.to_string(), version, to_remove, damage: Damage::None }),
         }
     }
 
-    /// A copy changed version (a `SetVersion` succeeded).
+    /// A copy changed version (a `SetVersion` succeeded): its damage stays with it.
     pub fn set_version(&mut self, id: u64, addr: &str, version: u32) {
         if let Some(c) = self.copies.get_mut(&id).and_then(|l| l.iter_mut().find(|c| c.addr == addr)) {
             c.version = version;
+        }
+    }
+
+    /// What is wrong with `addr`'s copy of `id` now (a report). Ignored when the server holds
+    /// no copy of it.
+    pub fn set_damage(&mut self, id: u64, addr: &str, damage: Damage) {
+        if let Some(c) = self.copies.get_mut(&id).and_then(|l| l.iter_mut().find(|c| c.addr == addr)) {
+            c.damage = damage;
+        }
+    }
+
+    /// As [`Registry::set_damage`], only while the copy is at `version` (the answer to a
+    /// repair of that version: a copy replaced meanwhile is another copy).
+    pub fn set_damage_at(&mut self, id: u64, addr: &str, version: u32, damage: Damage) {
+        if let Some(c) = self.copies.get_mut(&id).and_then(|l| l.iter_mut().find(|c| c.addr == addr)) {
+            if c.version == version {
+                c.damage = damage;
+            }
         }
     }
 
@@ -166,16 +260,20 @@ impl Registry {
         self.copies.keys().copied()
     }
 
-    /// Valid copies of chunk `id` (see [`is_valid`]), least loaded server first.
+    /// Valid copies of chunk `id` (see [`is_valid`]): whole ones first, then those with bad
+    /// blocks, then those out of service; least loaded server first within each.
     pub fn valid_copies(&self, id: u64, meta: &ChunkMeta) -> Vec<Copy> {
         let mut v: Vec<Copy> = self.copies(id).iter().filter(|c| is_valid(meta, &c.addr, c.version)).cloned().collect();
-        v.sort_by(|a, b| self.load(&a.addr).cmp(&self.load(&b.addr)).then_with(|| a.addr.cmp(&b.addr)));
+        v.sort_by(|a, b| {
+            (a.damage.rank(), self.load(&a.addr), &a.addr).cmp(&(b.damage.rank(), self.load(&b.addr), &b.addr))
+        });
         v
     }
 
-    /// Data addresses of the valid copies of `id`, least loaded first.
+    /// Data addresses of the valid copies of `id` that serve data (whole ones first, least
+    /// loaded first): the readers, the write chain, the replication sources.
     pub fn valid_servers(&self, id: u64, meta: &ChunkMeta) -> Vec<String> {
-        self.valid_copies(id, meta).into_iter().map(|c| c.addr).collect()
+        self.valid_copies(id, meta).into_iter().filter(|c| c.damage.is_usable()).map(|c| c.addr).collect()
     }
 
     fn load(&self, addr: &str) -> u32 {
@@ -264,6 +362,10 @@ mod tests {
         ChunkReport { id, version, to_remove: false }
     }
 
+    fn damage_report(id: u64, version: u32, blocks: &[u32]) -> DamageReport {
+        DamageReport { id, version, blocks: blocks.to_vec(), reason: "test".into() }
+    }
+
     #[test]
     fn validity_needs_a_holder_at_the_version_or_one_behind() {
         let m = meta(5, &["a", "b"]);
@@ -285,10 +387,10 @@ mod tests {
     #[test]
     fn valid_copies_are_ordered_least_loaded_first() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 9), &[report(7, 3)]).unwrap();
-        r.register(server("b", 2, 1), &[report(7, 2)]).unwrap();
-        r.register(server("c", 3, 5), &[report(7, 3)]).unwrap();
-        r.register(server("d", 4, 0), &[report(7, 1)]).unwrap();
+        r.register(server("a", 1, 9), &[report(7, 3)], &[]).unwrap();
+        r.register(server("b", 2, 1), &[report(7, 2)], &[]).unwrap();
+        r.register(server("c", 3, 5), &[report(7, 3)], &[]).unwrap();
+        r.register(server("d", 4, 0), &[report(7, 1)], &[]).unwrap();
         let m = meta(3, &["a", "b", "c"]);
         assert_eq!(r.valid_servers(7, &m), vec!["b", "c", "a"], "d is stale (v1 for v3)");
     }
@@ -296,8 +398,8 @@ mod tests {
     #[test]
     fn a_disconnect_drops_the_servers_copies_and_is_remembered() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 0), &[report(1, 1), report(2, 1)]).unwrap();
-        r.register(server("b", 2, 0), &[report(1, 1)]).unwrap();
+        r.register(server("a", 1, 0), &[report(1, 1), report(2, 1)], &[]).unwrap();
+        r.register(server("b", 2, 0), &[report(1, 1)], &[]).unwrap();
         assert!(!r.disconnect("a", 99), "another connection id: ignored");
         assert!(r.disconnect("a", 1));
         assert!(r.copies(2).is_empty());
@@ -306,7 +408,7 @@ mod tests {
         assert!(r.recent_disconnect(Duration::from_secs(60)));
         assert!(!r.recent_disconnect(Duration::ZERO));
         // Coming back clears the record.
-        r.register(server("a", 3, 0), &[]).unwrap();
+        r.register(server("a", 3, 0), &[], &[]).unwrap();
         assert!(!r.recent_disconnect(Duration::from_secs(60)));
     }
 
@@ -316,13 +418,13 @@ mod tests {
         // `server()` drops its link's receiver (a closed link); this one stays open.
         let (tx, _rx) = mpsc::channel(1);
         let live = Server { link: Arc::new(CsLink::new("a".into(), 1, 1, tx)), ..server("a", 1, 0) };
-        assert!(r.register(live, &[report(1, 1)]).is_ok());
-        assert!(r.register(server("a", 2, 0), &[report(2, 4)]).is_err(), "a newcomer cannot evict it");
+        assert!(r.register(live, &[report(1, 1)], &[]).is_ok());
+        assert!(r.register(server("a", 2, 0), &[report(2, 4)], &[]).is_err(), "a newcomer cannot evict it");
         assert_eq!(r.copies(1).len(), 1, "its copies are kept");
         assert!(r.copies(2).is_empty());
         // Once its connection is gone (a restart), the same address registers again.
         r.link("a").unwrap().close();
-        assert!(r.register(server("a", 2, 0), &[report(2, 4)]).is_ok());
+        assert!(r.register(server("a", 2, 0), &[report(2, 4)], &[]).is_ok());
         assert!(r.copies(1).is_empty());
         assert_eq!(r.copies(2)[0].version, 4);
         assert!(!r.disconnect("a", 1), "the old connection closing later changes nothing");
@@ -332,7 +434,7 @@ mod tests {
     #[test]
     fn copies_change_version_and_go_away() {
         let mut r = Registry::default();
-        r.register(server("a", 1, 0), &[report(1, 1)]).unwrap();
+        r.register(server("a", 1, 0), &[report(1, 1)], &[]).unwrap();
         r.set_version(1, "a", 2);
         assert_eq!(r.copies(1)[0].version, 2);
         r.remove_copy(1, "a", Some(1));
@@ -343,5 +445,35 @@ mod tests {
         assert_eq!(r.space(), (100, 50));
         assert_eq!(r.clear().len(), 1);
         assert_eq!(r.server_count(), 0);
+    }
+
+    #[test]
+    fn damage_is_learned_kept_across_versions_and_orders_the_readers() {
+        let mut r = Registry::default();
+        r.register(server("a", 1, 0), &[report(7, 3)], &[damage_report(7, 3, &[9, 2, 9, 5000])]).unwrap();
+        r.register(server("b", 2, 9), &[report(7, 3)], &[]).unwrap();
+        r.register(server("c", 3, 0), &[report(7, 3)], &[damage_report(7, 3, &[])]).unwrap();
+        assert_eq!(r.copies(7)[0].damage, Damage::Blocks(vec![2, 9]), "sorted, deduplicated, in range");
+        let m = meta(3, &["a", "b", "c"]);
+        let order: Vec<(String, Damage)> = r.valid_copies(7, &m).into_iter().map(|c| (c.addr, c.damage)).collect();
+        assert_eq!(
+            order,
+            vec![("b".into(), Damage::None), ("a".into(), Damage::Blocks(vec![2, 9])), ("c".into(), Damage::Whole)],
+            "the whole copy first though busier; the one out of service last"
+        );
+        assert_eq!(r.valid_servers(7, &m), vec!["b", "a"], "nothing is read from an unusable copy");
+        // Renumbered, a copy keeps its damage; reported at another version, it is a new copy.
+        r.set_version(7, "a", 4);
+        assert_eq!(r.copies(7)[0].damage, Damage::Blocks(vec![2, 9]));
+        r.add_copy(7, "a", 4, true);
+        assert_eq!(r.copies(7)[0].damage, Damage::Blocks(vec![2, 9]), "a new mark keeps the damage");
+        r.add_copy(7, "c", 1, false);
+        assert_eq!(r.copies(7)[2].damage, Damage::None);
+        r.set_damage(7, "a", Damage::after_repair(&[]));
+        assert_eq!(r.copies(7)[0].damage, Damage::None);
+        r.set_damage(7, "zz", Damage::Whole);
+        assert_eq!(r.copies(7).len(), 3, "no copy on that server: ignored");
+        assert_eq!(Damage::from_report(&[CHUNK_BLOCKS]), None, "nonsense is ignored, not taken for the whole copy");
+        assert_eq!(Damage::after_repair(&[3]), Damage::Blocks(vec![3]));
     }
 }

@@ -4,8 +4,9 @@
 //! A hole gets a new chunk: the leader picks `goal` chunkservers, reserves an id, has each
 //! create the chunk at version 1, and commits the allocation with those that did as holders.
 //! An existing chunk gets a version bump: the leader commits version v+1 with the servers
-//! holding a valid copy as holders, then tells them (`SetVersion`); those that fail are
-//! dropped from the holders through Raft before the client hears of the chain. A copy that
+//! holding a valid copy that serves data as holders (a copy with bad blocks is one; a copy
+//! out of service is not, and becomes stale), then tells them (`SetVersion`); those that fail
+//! are dropped from the holders through Raft before the client hears of the chain. A copy that
 //! was not told stays at an older version (or is not a holder) and is stale: it can never
 //! serve data the chain did not write.
 
@@ -216,10 +217,10 @@ impl ChunkService {
             r => r,
         };
         match &r {
-            Ok(()) => self.registry().add_copy(id, addr, 1, false),
+            Ok(_) => self.registry().add_copy(id, addr, 1, false),
             Err(e) => tracing::info!(chunk = id, server = %addr, error = %e, "create failed"),
         }
-        r
+        r.map(|_| ())
     }
 
     /// An existing chunk: bump its version for the servers with a valid copy.

@@ -178,6 +178,7 @@ impl Namespace {
             file_size: slot.file_size,
             servers: holders.to_vec(),
             goal: slot.goal,
+            damaged: Vec::new(),
         }))
     }
 
@@ -284,6 +285,14 @@ impl Namespace {
             Some(m) if id != 0 => (m.version, m.holders.clone()),
             _ => (0, Vec::new()),
         };
-        ChunkLocation { index, chunk_id: id, version, file_size: inode.size, servers, goal: inode.goal }
+        ChunkLocation {
+            index,
+            chunk_id: id,
+            version,
+            file_size: inode.size,
+            servers,
+            goal: inode.goal,
+            damaged: Vec::new(),
+        }
     }
 }

@@ -186,7 +186,8 @@ fn chunk_reads_answer_ids_versions_holders_and_holes() {
             version: 1,
             file_size: CHUNK_SIZE + 5,
             servers: addrs(&["a", "b"]),
-            goal: 3
+            goal: 3,
+            damaged: vec![]
         }
     );
     let hole = fs.chunk_read(f, 0).unwrap();
