@@ -6,6 +6,8 @@
 #   deploy/local-cluster.sh down    unmount and stop everything
 #   deploy/local-cluster.sh kill-leader   SIGKILL the Raft leader and start it again at once
 #   deploy/local-cluster.sh wait-healthy  wait (up to 60 s) until all 3 masters are in the quorum
+#   deploy/local-cluster.sh freeze-leader SECS  SIGSTOP the Raft leader, SIGCONT it SECS later (a
+#                                   frozen VM or a stuck host: no connection is reset)
 # Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local). RAFTMFS_NO_BUILD=1: use the binaries
 # already in $CARGO_TARGET_DIR/release instead of building first.
 set -euo pipefail
@@ -101,6 +103,19 @@ kill_leader() {
   echo "killed master $n (pid $pid) and started it again"
 }
 
+freeze_leader() {
+  local n pid secs=${1:?freeze-leader SECS}
+  n=$(leader)
+  [ -n "$n" ] || { echo "no leader to freeze" >&2; exit 1; }
+  pid=$(cat "$home/master$n/data/.mfsmaster.lock" 2>/dev/null || true)
+  [ -n "$pid" ] || { echo "master $n: no pid in its lock file" >&2; exit 1; }
+  kill -STOP "$pid"
+  trap 'kill -CONT '"$pid"' 2>/dev/null || true' EXIT
+  sleep "$secs"
+  kill -CONT "$pid"
+  echo "froze master $n (pid $pid) for $secs s"
+}
+
 wait_healthy() {
   for _ in $(seq 1 300); do
     [ "$("$bin/mfscli" -H "$http" 2>/dev/null | grep -c ' ok$')" -eq 3 ] && [ -n "$(leader)" ] && return 0
@@ -117,5 +132,6 @@ case "${1:-up}" in
   status) "$bin/mfscli" -H "$http" ;;
   kill-leader) kill_leader ;;
   wait-healthy) wait_healthy ;;
-  *) echo "usage: $0 up|down|status|kill-leader|wait-healthy" >&2; exit 2 ;;
+  freeze-leader) freeze_leader "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|kill-leader|wait-healthy|freeze-leader SECS" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in libclang-dev clang pkg-config fuse3 libfuse3-dev iproute2 procps; do
+for p in libclang-dev clang pkg-config fuse3 libfuse3-dev iproute2 procps nftables; do
   have_pkg "$p" || need+=("$p")
 done
 if ((${#need[@]})); then

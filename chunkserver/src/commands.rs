@@ -21,12 +21,15 @@ use crate::error::outcome;
 use crate::fetch::Fetcher;
 use crate::metrics::Metrics;
 use crate::store::{ReplicaFile, Store};
+use crate::tokens::KeyRing;
 
 /// Carries out master commands.
 pub struct Commands {
     pub store: Arc<Store>,
     pub pool: Arc<ConnPool>,
     pub metrics: Arc<Metrics>,
+    /// Token keys, to sign the reads of replications and repairs.
+    pub keys: Arc<KeyRing>,
 }
 
 impl Commands {
@@ -75,7 +78,7 @@ impl Commands {
     }
 
     async fn replicate_from(&self, id: u64, version: u32, sources: &[String]) -> Result<(), CsError> {
-        let mut fetch = Fetcher::new(&self.pool, id, version, sources.iter().cloned());
+        let mut fetch = Fetcher::new(&self.pool, &self.keys, id, version, sources.iter().cloned());
         let length = fetch.length().await?;
         let blocks = length / BLOCK_SIZE;
         let mut replica = Some(self.store.begin_replica(id, version).await?);
@@ -126,8 +129,8 @@ impl Commands {
         }
         // Only blocks still bad here, each with the CRC this copy stored for it.
         let wanted = self.store.bad_blocks_of(id, version, blocks).await?;
-        let mut fetch =
-            Fetcher::new(&self.pool, id, version, sources).with_others(others.into_iter().map(|s| (s.addr, s.version)));
+        let mut fetch = Fetcher::new(&self.pool, &self.keys, id, version, sources)
+            .with_others(others.into_iter().map(|s| (s.addr, s.version)));
         let mut got = Vec::with_capacity(wanted.len());
         for (b, expected) in &wanted {
             if let Some(data) = fetch.repair_block(*b, *expected).await {

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proto::data::{DataOp, DataResponse};
+use proto::data::{DataCall, DataOp, DataResponse};
 use proto::rpc::{RpcConn, RpcError};
 
 /// A connection to a data port.
-pub type DataConn = RpcConn<DataOp, DataResponse>;
+pub type DataConn = RpcConn<DataCall, DataResponse>;
 
 /// Connections kept per peer: each carries many requests at once, a few spread the work of
 /// framing large writes over more than one socket.
@@ -60,13 +60,13 @@ impl ConnPool {
     /// out broken on use, a request without a data payload is sent again on a new one (every
     /// data request is idempotent; writes are not copied just in case: the reader task sees a
     /// peer's close at once, so a dead connection is rarely handed out).
-    pub async fn call(&self, addr: &str, op: DataOp, timeout: Duration) -> Result<DataResponse, RpcError> {
+    pub async fn call(&self, addr: &str, call: DataCall, timeout: Duration) -> Result<DataResponse, RpcError> {
         let conn = self.get(addr).await?;
-        if matches!(op, DataOp::Write { .. }) {
-            return conn.call(op, timeout).await;
+        if matches!(call.op, DataOp::Write { .. }) {
+            return conn.call(call, timeout).await;
         }
-        match conn.call(op.clone(), timeout).await {
-            Err(RpcError::Broken(_)) => self.get(addr).await?.call(op, timeout).await,
+        match conn.call(call.clone(), timeout).await {
+            Err(RpcError::Broken(_)) => self.get(addr).await?.call(call, timeout).await,
             r => r,
         }
     }

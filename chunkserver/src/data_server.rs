@@ -8,16 +8,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse, MAX_IO};
+use proto::data::{DataCall, DataOp, DataResponse, MAX_IO};
 use proto::meta::CHUNK_SIZE;
+use proto::token::{DataToken, TokenError};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::config::NetLimits;
 use crate::conn_pool::ConnPool;
 use crate::error::outcome;
+use crate::master_link::LinkState;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tokens::KeyRing;
 
 /// How long a forwarded request may take downstream: a 4 MiB write through the rest of the
 /// chain onto busy disks, with margin. A member slower than this is reported as failed.
@@ -35,6 +38,10 @@ pub struct DataServer {
     /// Connection cap (`CSSERV_MAX_CONNECTIONS`), requests in flight, frame deadline and idle
     /// timeout of the port.
     pub limits: NetLimits,
+    /// The leaders' token keys: every request needs a token signed with one of them.
+    pub keys: Arc<KeyRing>,
+    /// Our registration (the data address the leader knows us by, for a write token's chain).
+    pub link: Arc<LinkState>,
 }
 
 impl DataServer {
@@ -59,12 +66,13 @@ impl DataServer {
             let me = self.clone();
             conns.spawn(async move {
                 let handler = me.clone();
-                let served = proto::rpc::serve_conn(stream, limits, move |op: DataOp| {
+                let served = proto::rpc::serve_conn(stream, limits, move |call: DataCall| {
                     let h = handler.clone();
                     async move {
-                        // Every variable-length field bounded before any work.
-                        match op.check_bounds() {
-                            Ok(()) => h.handle(op).await,
+                        // Every variable-length field bounded, and the token checked, before
+                        // any work.
+                        match call.check_bounds().and_then(|()| h.authorize(&call)) {
+                            Ok(()) => h.handle(call).await,
                             Err(e) => DataResponse::Error(e),
                         }
                     }
@@ -79,12 +87,31 @@ impl DataServer {
         }
     }
 
-    /// Answer one request.
-    pub async fn handle(&self, op: DataOp) -> DataResponse {
+    /// Is the request's token one a leader signed for this chunk, version and kind of
+    /// operation, and for a write, does its chain name this server and every member the
+    /// request is to be forwarded to?
+    pub fn authorize(&self, call: &DataCall) -> Result<(), CsError> {
+        let (chunk_id, version, mode) = call.needs();
+        let checked = self.keys.check(call.token.as_ref(), chunk_id, version, mode).and_then(|()| {
+            let chain = match &call.op {
+                DataOp::Write { chain, .. } | DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => chain,
+                DataOp::Read { .. } | DataOp::Info { .. } => return Ok(()),
+            };
+            let me = self.link.advertised().unwrap_or_default();
+            call.token.as_ref().map_or(Err(TokenError::Missing), |t| t.check_chain(&me, chain))
+        });
+        checked.map_err(|e| {
+            self.metrics.token_refusals.with_label_values(&[token_error_kind(&e)]).inc();
+            CsError::Token(e.to_string())
+        })
+    }
+
+    /// Answer one request (its token already checked).
+    pub async fn handle(&self, call: DataCall) -> DataResponse {
         let _load = self.metrics.in_progress();
         let started = Instant::now();
-        let name = op_name(&op);
-        let result = self.execute(op).await;
+        let name = op_name(&call.op);
+        let result = self.execute(call).await;
         self.metrics.data_requests.with_label_values(&[name, outcome(&result)]).inc();
         self.metrics.data_latency.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
         match result {
@@ -93,7 +120,8 @@ impl DataServer {
         }
     }
 
-    async fn execute(&self, op: DataOp) -> Result<DataResponse, CsError> {
+    async fn execute(&self, call: DataCall) -> Result<DataResponse, CsError> {
+        let DataCall { token, op } = call;
         match op {
             DataOp::Read { chunk_id, version, offset, size } => {
                 check_io(offset, size as u64)?;
@@ -111,8 +139,8 @@ impl DataServer {
                     match forward {
                         None => Ok(()),
                         Some((data, chain)) => {
-                            self.forward(chain, |rest| DataOp::Write { chunk_id, version, offset, data, chain: rest })
-                                .await
+                            let make = |rest| DataOp::Write { chunk_id, version, offset, data, chain: rest };
+                            self.forward(chain, token, make).await
                         }
                     }
                 };
@@ -126,7 +154,8 @@ impl DataServer {
                 check_io(length, 0)?;
                 check_chain(&chain)?;
                 let local = self.store.truncate(chunk_id, version, length);
-                let remote = self.forward(chain, |rest| DataOp::Truncate { chunk_id, version, length, chain: rest });
+                let remote =
+                    self.forward(chain, token, |rest| DataOp::Truncate { chunk_id, version, length, chain: rest });
                 let (local, remote) = tokio::join!(local, remote);
                 local?;
                 remote?;
@@ -135,7 +164,7 @@ impl DataServer {
             DataOp::Sync { chunk_id, version, chain } => {
                 check_chain(&chain)?;
                 let local = self.store.sync(chunk_id, version);
-                let remote = self.forward(chain, |rest| DataOp::Sync { chunk_id, version, chain: rest });
+                let remote = self.forward(chain, token, |rest| DataOp::Sync { chunk_id, version, chain: rest });
                 let (local, remote) = tokio::join!(local, remote);
                 local?;
                 remote?;
@@ -152,11 +181,16 @@ impl DataServer {
     /// that failed (a downstream `Chain` error already does, and passes through). A member
     /// short of resources passes its `Busy` through as it is: nothing failed, the client
     /// tries again with the same chain.
-    async fn forward(&self, chain: Vec<String>, make: impl FnOnce(Vec<String>) -> DataOp) -> Result<(), CsError> {
+    async fn forward(
+        &self,
+        chain: Vec<String>,
+        token: Option<DataToken>,
+        make: impl FnOnce(Vec<String>) -> DataOp,
+    ) -> Result<(), CsError> {
         let Some((next, rest)) = chain.split_first() else {
             return Ok(());
         };
-        let op = make(rest.to_vec());
+        let op = DataCall { token, op: make(rest.to_vec()) };
         let failed = |reason: String| CsError::Chain { addr: next.clone(), reason };
         match self.pool.call(next, op, CHAIN_TIMEOUT).await {
             Ok(DataResponse::Done) => Ok(()),
@@ -185,6 +219,19 @@ fn check_chain(chain: &[String]) -> Result<(), CsError> {
         return Err(CsError::BadRequest(format!("chain of {} members; at most {MAX_CHAIN}", chain.len())));
     }
     Ok(())
+}
+
+/// The metric label of a refused token.
+fn token_error_kind(e: &TokenError) -> &'static str {
+    match e {
+        TokenError::Missing => "missing",
+        TokenError::UnknownKey => "unknown_key",
+        TokenError::BadMac => "bad_mac",
+        TokenError::WrongChunk => "wrong_chunk",
+        TokenError::WrongMode => "wrong_mode",
+        TokenError::Expired => "expired",
+        TokenError::NotInChain(_) => "not_in_chain",
+    }
 }
 
 /// The metric label of a request.

@@ -33,6 +33,7 @@ pub fn error_kind(e: &CsError) -> &'static str {
         CsError::Busy(_) => "busy",
         CsError::Unusable(_) => "unusable",
         CsError::Chain { .. } => "chain",
+        CsError::Token(_) => "token",
     }
 }
 

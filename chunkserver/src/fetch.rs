@@ -14,10 +14,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse, BLOCK_SIZE, MAX_IO};
+use proto::data::{DataCall, DataOp, DataResponse, BLOCK_SIZE, MAX_IO};
 use proto::meta::CHUNK_SIZE;
 
 use crate::conn_pool::ConnPool;
+use crate::tokens::KeyRing;
 
 /// How long one request (an `Info` or a 4 MiB `Read`) may take at a source.
 pub const FETCH_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +42,8 @@ struct Source {
 /// Blocks of chunk `id` from a list of sources, tried in order.
 pub struct Fetcher<'a> {
     pool: &'a ConnPool,
+    /// Signs the read tokens of this server's own reads.
+    keys: &'a KeyRing,
     id: u64,
     sources: Vec<Source>,
     /// The source and reason of the latest failure, for the error when a block has no source.
@@ -49,12 +52,18 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     /// `sources`: valid copies at `version` (data addresses), trusted in that order.
-    pub fn new(pool: &'a ConnPool, id: u64, version: u32, sources: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(
+        pool: &'a ConnPool,
+        keys: &'a KeyRing,
+        id: u64,
+        version: u32,
+        sources: impl IntoIterator<Item = String>,
+    ) -> Self {
         let sources = sources
             .into_iter()
             .map(|addr| Source { addr, version, trusted: true, crcs: None, bad: BTreeSet::new(), failed: None })
             .collect();
-        Fetcher { pool, id, sources, last: None }
+        Fetcher { pool, keys, id, sources, last: None }
     }
 
     /// Add other copies (data address, version) to try after the trusted ones, for repairs.
@@ -161,6 +170,12 @@ impl<'a> Fetcher<'a> {
         None
     }
 
+    /// `op` with a read token for it.
+    fn call(&self, op: DataOp) -> DataCall {
+        let (chunk_id, version, _) = DataCall { token: None, op: op.clone() }.needs();
+        DataCall { token: self.keys.mint_read(chunk_id, version), op }
+    }
+
     /// Source `i`'s CRCs, asking its `Info` the first time. `None` if it failed.
     async fn crcs(&mut self, i: usize) -> Option<&Vec<u32>> {
         if self.sources[i].failed.is_some() {
@@ -168,7 +183,8 @@ impl<'a> Fetcher<'a> {
         }
         if self.sources[i].crcs.is_none() {
             let (addr, version) = (self.sources[i].addr.clone(), self.sources[i].version);
-            let answer = self.pool.call(&addr, DataOp::Info { chunk_id: self.id, version }, FETCH_CALL_TIMEOUT).await;
+            let call = self.call(DataOp::Info { chunk_id: self.id, version });
+            let answer = self.pool.call(&addr, call, FETCH_CALL_TIMEOUT).await;
             match answer {
                 Ok(DataResponse::Info { length, crcs })
                     if length as u64 <= CHUNK_SIZE
@@ -193,8 +209,8 @@ impl<'a> Fetcher<'a> {
     async fn read(&mut self, i: usize, first: u32, count: u32) -> Option<Vec<u8>> {
         let (addr, version) = (self.sources[i].addr.clone(), self.sources[i].version);
         let size = count * BLOCK_SIZE;
-        let op = DataOp::Read { chunk_id: self.id, version, offset: first * BLOCK_SIZE, size };
-        match self.pool.call(&addr, op, FETCH_CALL_TIMEOUT).await {
+        let call = self.call(DataOp::Read { chunk_id: self.id, version, offset: first * BLOCK_SIZE, size });
+        match self.pool.call(&addr, call, FETCH_CALL_TIMEOUT).await {
             Ok(DataResponse::Data(d)) if d.len() == size as usize => return Some(d),
             Ok(DataResponse::Data(d)) => self.fail(i, format!("asked {size} bytes, got {}", d.len())),
             Ok(DataResponse::Error(e @ CsError::Crc { block })) if (first..first + count).contains(&block) => {

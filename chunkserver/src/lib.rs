@@ -16,6 +16,7 @@ pub mod events;
 pub mod fetch;
 pub mod hdd;
 pub mod http;
+pub mod leader_probe;
 pub mod master_link;
 pub mod metrics;
 pub mod node;

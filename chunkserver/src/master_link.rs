@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::commands::Commands;
+use crate::leader_probe;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tokens::KeyRing;
@@ -259,6 +260,7 @@ impl MasterLink {
             Ok(Some(MasterToCs::Hello { .. })) => return Ending::Failed("a second Hello".into()),
             Ok(Some(MasterToCs::TokenKey { .. })) => return Ending::Failed("a token key before Welcome".into()),
             Ok(Some(MasterToCs::Command { .. })) => return Ending::Failed("a command before Welcome".into()),
+            Ok(Some(MasterToCs::Leader { .. })) => return Ending::Failed("a leader report unasked".into()),
             Ok(Some(MasterToCs::Welcome { term })) => {
                 let seen = self.state.raise_term(term);
                 if term < seen {
@@ -278,12 +280,17 @@ impl MasterLink {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let mut deadline = Instant::now() + self.cfg.timeout;
+        // A silence longer than a heartbeat's answer takes: ask the other masters who leads
+        // (`leader_probe.rs`) instead of waiting for `MASTER_TIMEOUT`.
+        let suspect_after = self.cfg.heartbeat + leader_probe::SUSPECT_SLACK;
+        let mut next_probe = Instant::now() + suspect_after;
         let mut events_open = true;
         loop {
             tokio::select! {
                 msg = inbox.recv() => {
                     let Some(msg) = msg else { return Ending::Lost("connection closed".into()) };
                     deadline = Instant::now() + self.cfg.timeout;
+                    next_probe = Instant::now() + suspect_after;
                     match msg {
                         MasterToCs::Welcome { term } => {
                             let seen = self.state.raise_term(term);
@@ -295,6 +302,7 @@ impl MasterLink {
                         MasterToCs::NotLeader { leader } => return Ending::Redirect(leader),
                         MasterToCs::Refused { reason } => return Ending::Lost(format!("refused: {reason}")),
                         MasterToCs::Hello { .. } => return Ending::Lost("a Hello after registration".into()),
+                        MasterToCs::Leader { .. } => return Ending::Lost("a leader report unasked".into()),
                         MasterToCs::TokenKey { key_id, key } => {
                             if let Err(e) = self.take_token_key(&hs, key_id, &key) {
                                 return Ending::Lost(format!("bad token key: {e}"));
@@ -330,6 +338,15 @@ impl MasterLink {
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     return Ending::Lost(format!("nothing from the master for {:?}", self.cfg.timeout));
+                }
+                _ = tokio::time::sleep_until(next_probe) => {
+                    let term = self.state.term();
+                    if let Some(leader) = leader_probe::leader_elsewhere(&self.cfg.masters, addr, term).await {
+                        tracing::warn!(silent = %addr, %leader, "the leader went silent and another leads now; moving");
+                        self.metrics.master_silent_moves.inc();
+                        return Ending::Redirect(Some(leader));
+                    }
+                    next_probe = Instant::now() + leader_probe::PROBE_EVERY;
                 }
             }
         }

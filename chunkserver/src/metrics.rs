@@ -42,6 +42,8 @@ pub struct Metrics {
     pub unusable_copies: IntGauge,
     /// Requests and commands refused for lack of resources (descriptors, memory): not damage.
     pub busy: IntCounter,
+    /// Data requests refused for their data token, by why (missing, bad_mac, expired, ...).
+    pub token_refusals: IntCounterVec,
     /// Bad blocks rewritten from other copies by `RepairBlocks`, by result (ok, failed).
     pub block_repairs: IntCounterVec,
     /// Chunks checked by the scrubber.
@@ -56,6 +58,8 @@ pub struct Metrics {
     pub master_connected: IntGauge,
     /// Registrations that failed a proof of `AUTH_CODE` (either side's) or were refused.
     pub master_refusals: IntCounter,
+    /// Times the leader went silent and the other masters named a new one (`leader_probe.rs`).
+    pub master_silent_moves: IntCounter,
     /// Highest Raft term seen.
     pub term: IntGauge,
     /// Open connections by port (data, http), against each port's cap.
@@ -103,6 +107,7 @@ impl Metrics {
             damaged_copies: g("damaged_copies", "Copies with a bad block or out of service"),
             unusable_copies: g("unusable_copies", "Copies out of service as a whole"),
             busy: c("busy_total", "Requests refused for lack of resources (not damage)"),
+            token_refusals: cv("token_refusals_total", "Data requests refused for their data token", &["reason"]),
             block_repairs: cv("block_repairs_total", "Bad blocks rewritten from other copies", &["result"]),
             scrubbed: c("scrubbed_chunks_total", "Chunks checked by the background scrubber"),
             replications: cv("replications_total", "Replications", &["result"]),
@@ -112,6 +117,10 @@ impl Metrics {
             master_refusals: c(
                 "master_refusals_total",
                 "Registrations refused by a master or of a master that failed AUTH_CODE",
+            ),
+            master_silent_moves: c(
+                "master_silent_moves_total",
+                "Times the leader went silent and the other masters named a new one",
             ),
             term: g("term", "Highest Raft term seen"),
             connections: gv("connections", "Open connections by port", &["port"]),
@@ -138,6 +147,7 @@ impl Metrics {
             Box::new(m.damaged_copies.clone()),
             Box::new(m.unusable_copies.clone()),
             Box::new(m.busy.clone()),
+            Box::new(m.token_refusals.clone()),
             Box::new(m.block_repairs.clone()),
             Box::new(m.scrubbed.clone()),
             Box::new(m.replications.clone()),
@@ -145,6 +155,7 @@ impl Metrics {
             Box::new(m.bad_frames.clone()),
             Box::new(m.master_connected.clone()),
             Box::new(m.master_refusals.clone()),
+            Box::new(m.master_silent_moves.clone()),
             Box::new(m.term.clone()),
             Box::new(m.connections.clone()),
             Box::new(m.connections_refused.clone()),

@@ -79,10 +79,12 @@ pub async fn run(cfg: ChunkserverConfig) -> Result<Running, Error> {
         metrics: metrics.clone(),
         pool: pool.clone(),
         limits: cfg.net.clone(),
+        keys: keys.clone(),
+        link: link.clone(),
     });
     tasks.push(tokio::spawn(data_server.serve(data_listener)));
 
-    let commands = Arc::new(Commands { store: store.clone(), pool, metrics: metrics.clone() });
+    let commands = Arc::new(Commands { store: store.clone(), pool, metrics: metrics.clone(), keys: keys.clone() });
     let master_link = MasterLink {
         cfg: LinkConfig {
             masters: cfg.masters.clone(),

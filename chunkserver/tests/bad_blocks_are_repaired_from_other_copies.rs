@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::*;
-use proto::cs::{CommandReply, CsCommand, MasterToCs, RepairSource};
+use proto::cs::{CommandReply, CsCommand, RepairSource};
 use proto::data::{BLOCK_SIZE, MAX_IO};
 
 const B: usize = BLOCK_SIZE as usize;
@@ -27,7 +27,8 @@ async fn registered(master: &FakeMaster) -> (TestCs, MasterConn) {
     let cs = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
+    cs.wait_keyed().await;
     (cs, m)
 }
 
@@ -85,8 +86,8 @@ async fn copies_bad_in_different_blocks_repair_each_other() {
 async fn a_block_bad_everywhere_stays_bad_and_an_old_copy_lends_only_matching_blocks() {
     let master = FakeMaster::bind().await;
     let (a, mut m) = registered(&master).await;
-    let c = TestCs::start(NO_MASTER).await;
-    let old = TestCs::start(NO_MASTER).await;
+    let c = TestCs::start_serving().await;
+    let old = TestCs::start_serving().await;
     let data = random_bytes(4 * B, 31);
     put(&[&a, &c], 0x88, 3, &data).await;
     // An older version of the chunk: block 2 was rewritten since, the rest is the same.
@@ -120,8 +121,8 @@ async fn a_block_bad_everywhere_stays_bad_and_an_old_copy_lends_only_matching_bl
 async fn a_replica_takes_each_block_from_a_source_that_has_it_good() {
     let master = FakeMaster::bind().await;
     let (t, mut m) = registered(&master).await;
-    let a = TestCs::start(NO_MASTER).await;
-    let b = TestCs::start(NO_MASTER).await;
+    let a = TestCs::start_serving().await;
+    let b = TestCs::start_serving().await;
     // More than one 4 MiB read, ending in a partial block.
     let data = random_bytes(70 * B + 999, 41);
     put(&[&a, &b], 0x99, 5, &data).await;

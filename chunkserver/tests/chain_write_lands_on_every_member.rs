@@ -10,7 +10,7 @@ use proto::data::{DataOp, BLOCK_SIZE};
 async fn three_with_chunk(id: u64, version: u32) -> Vec<TestCs> {
     let mut v = Vec::new();
     for _ in 0..3 {
-        let cs = TestCs::start(NO_MASTER).await;
+        let cs = TestCs::start_serving().await;
         cs.running().store().create(id, version).await.unwrap();
         v.push(cs);
     }

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_writes_at_odd_offsets_read_back_exactly() {
-    let cs = TestCs::start(NO_MASTER).await;
+    let cs = TestCs::start_serving().await;
     cs.running().store().create(0xC0FFEE, 3).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
@@ -52,7 +52,7 @@ async fn random_writes_at_odd_offsets_read_back_exactly() {
 
 #[tokio::test]
 async fn max_io_round_trip_and_many_requests_in_flight() {
-    let cs = TestCs::start(NO_MASTER).await;
+    let cs = TestCs::start_serving().await;
     cs.running().store().create(1, 1).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
     let big = random_bytes(MAX_IO as usize, 7);
@@ -71,7 +71,7 @@ async fn max_io_round_trip_and_many_requests_in_flight() {
 
 #[tokio::test]
 async fn bad_requests_and_wrong_versions_are_refused() {
-    let cs = TestCs::start(NO_MASTER).await;
+    let cs = TestCs::start_serving().await;
     cs.running().store().create(5, 2).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
     assert!(matches!(read(&conn, 5, 2, 0, MAX_IO + 1).await, Err(CsError::BadRequest(_))));

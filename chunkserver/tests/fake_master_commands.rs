@@ -32,7 +32,7 @@ async fn register_then_create_set_version_delete_and_stale_terms() {
     let (status, _) = http_get(&cs.http_addr(), "/health").await;
     assert_eq!(status, 503, "not healthy before Welcome");
 
-    m.send(MasterToCs::Welcome { term: 5 }).await;
+    m.welcome(5).await;
     m.command(1, 5, CsCommand::Create { id: 0x33, version: 1 }).await.unwrap();
     assert!(cs.chunk_file(0x33, 1).exists());
     m.command(2, 5, CsCommand::SetVersion { id: 0x33, expect: vec![1], new_version: 2 }).await.unwrap();
@@ -84,7 +84,7 @@ async fn commands_run_concurrently() {
     let _cs = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
     for i in 0..50u64 {
         m.send(MasterToCs::Command { req_id: i, term: 1, cmd: CsCommand::Create { id: 1000 + i, version: 1 } }).await;
     }

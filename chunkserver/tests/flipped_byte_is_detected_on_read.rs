@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::*;
-use proto::cs::{CsError, CsToMaster, MasterToCs};
+use proto::cs::{CsError, CsToMaster};
 use proto::data::BLOCK_SIZE;
 
 #[tokio::test]
@@ -17,7 +17,8 @@ async fn a_flipped_byte_fails_the_read_and_is_reported() {
     let cs = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
+    cs.wait_keyed().await;
 
     cs.running().store().create(0x42, 1).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
@@ -60,7 +61,8 @@ async fn the_scrubber_finds_a_flipped_byte_without_any_read() {
     let cs = TestCs::start_with(&master.addr, "HDD_TEST_FREQ = 1").await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
+    cs.wait_keyed().await;
     cs.running().store().create(0x43, 2).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
     write(&conn, 0x43, 2, 0, &vec![0x11u8; BLOCK_SIZE as usize], &[]).await.unwrap();
@@ -82,7 +84,8 @@ async fn known_damage_goes_with_every_registration() {
     let cs = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
+    cs.wait_keyed().await;
     cs.running().store().create(0x44, 1).await.unwrap();
     let conn = connect(&cs.data_addr()).await;
     write(&conn, 0x44, 1, 0, &random_bytes(2 * BLOCK_SIZE as usize, 3), &[]).await.unwrap();

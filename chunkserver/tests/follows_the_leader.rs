@@ -19,7 +19,7 @@ async fn a_follower_redirects_to_the_leader() {
     let mut l = leader.accept().await;
     let reg = l.registration().await;
     assert_eq!(reg.chunks.len(), 1);
-    l.send(MasterToCs::Welcome { term: 2 }).await;
+    l.welcome(2).await;
     l.command(1, 2, CsCommand::Create { id: 2, version: 1 }).await.unwrap();
     assert_eq!(cs.running().link().leader(), Some(leader.addr.clone()));
 }
@@ -31,7 +31,7 @@ async fn a_lost_leader_means_a_new_registration_with_the_full_list() {
     let cs = TestCs::start(&format!("{},{}", a.addr, b.addr)).await;
     let mut ma = a.accept().await;
     ma.registration().await;
-    ma.send(MasterToCs::Welcome { term: 1 }).await;
+    ma.welcome(1).await;
     ma.command(1, 1, CsCommand::Create { id: 5, version: 1 }).await.unwrap();
     ma.command(2, 1, CsCommand::Create { id: 6, version: 1 }).await.unwrap();
     // The leader dies; the next master in the list is the new leader.
@@ -40,7 +40,7 @@ async fn a_lost_leader_means_a_new_registration_with_the_full_list() {
     let reg = mb.registration().await;
     let ids: Vec<u64> = reg.chunks.iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![5, 6]);
-    mb.send(MasterToCs::Welcome { term: 2 }).await;
+    mb.welcome(2).await;
     mb.command(1, 2, CsCommand::Delete { id: 5, version: 1 }).await.unwrap();
     drop(cs);
 }

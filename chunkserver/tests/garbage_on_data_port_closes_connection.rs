@@ -15,7 +15,7 @@ async fn closed_after_sending(addr: &str, bytes: &[u8]) -> bool {
 
 #[tokio::test]
 async fn garbage_closes_the_connection_and_the_server_keeps_serving() {
-    let cs = TestCs::start(NO_MASTER).await;
+    let cs = TestCs::start_serving().await;
     cs.running().store().create(1, 1).await.unwrap();
     let good = connect(&cs.data_addr()).await;
     write(&good, 1, 1, 0, b"still here", &[]).await.unwrap();

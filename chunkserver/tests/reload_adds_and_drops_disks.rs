@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use proto::cs::{ChunkReport, CsToMaster, MasterToCs};
+use proto::cs::{ChunkReport, CsToMaster};
 
 #[tokio::test]
 async fn reload_reports_added_removed_and_marked_chunks() {
@@ -20,7 +20,7 @@ async fn reload_reports_added_removed_and_marked_chunks() {
     cs.running().store().create(0xA1, 1).await.unwrap();
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
 
     let hdd = cs.cfg.hdd_conf.clone();
     std::fs::write(&hdd, format!("{}\n{}\n", cs.disk.display(), old.disk.display())).unwrap();

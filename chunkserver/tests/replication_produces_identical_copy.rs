@@ -7,17 +7,17 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::*;
-use proto::cs::{CsCommand, CsError, MasterToCs};
+use proto::cs::{CsCommand, CsError};
 use proto::data::{BLOCK_SIZE, MAX_IO};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replication_between_two_chunkservers_is_byte_identical() {
-    let source = TestCs::start(NO_MASTER).await;
+    let source = TestCs::start_serving().await;
     let master = FakeMaster::bind().await;
     let target = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 3 }).await;
+    m.welcome(3).await;
 
     // More than one MAX_IO read, ending in a partial block.
     let len = MAX_IO as usize + 5 * BLOCK_SIZE as usize + 999;
@@ -49,12 +49,12 @@ async fn replication_between_two_chunkservers_is_byte_identical() {
 
 #[tokio::test]
 async fn a_damaged_source_fails_the_replication_and_leaves_nothing() {
-    let source = TestCs::start(NO_MASTER).await;
+    let source = TestCs::start_serving().await;
     let master = FakeMaster::bind().await;
     let target = TestCs::start(&master.addr).await;
     let mut m = master.accept().await;
     m.registration().await;
-    m.send(MasterToCs::Welcome { term: 1 }).await;
+    m.welcome(1).await;
     source.running().store().create(9, 1).await.unwrap();
     let conn = connect(&source.data_addr()).await;
     write(&conn, 9, 1, 0, &vec![0x22u8; 2 * BLOCK_SIZE as usize], &[]).await.unwrap();

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use proto::client::{ChunkLocation, ReadOp, Reply, WriteOp};
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse, MAX_IO};
+use proto::data::{DataCall, DataOp, DataResponse, MAX_IO};
 use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
 use proto::rpc::RpcConn;
+use proto::token::DataToken;
 use proto::Errno;
 
 use crate::error::ClientError;
@@ -21,7 +22,7 @@ use crate::master_client::MasterClient;
 use read::LocationCache;
 
 /// A pipelined connection to a chunkserver's data port.
-pub type DataConn = RpcConn<DataOp, DataResponse>;
+pub type DataConn = RpcConn<DataCall, DataResponse>;
 
 /// Writes of one chunk in flight at once: enough small ones to hide the round trips of a batch
 /// of random writes, and never more than `WRITE_BATCH_BYTES` (four `MAX_IO` pieces).
@@ -60,9 +61,9 @@ impl DataPool {
     }
 
     /// One request to `addr`; connection problems come back as `CsError::Io`.
-    pub async fn call(&self, addr: &str, op: DataOp) -> Result<DataResponse, CsError> {
+    pub async fn call(&self, addr: &str, call: DataCall) -> Result<DataResponse, CsError> {
         let c = self.conn(addr).await.map_err(CsError::Io)?;
-        c.call(op, DATA_TIMEOUT).await.map_err(|e| CsError::Io(e.to_string()))
+        c.call(call, DATA_TIMEOUT).await.map_err(|e| CsError::Io(e.to_string()))
     }
 }
 
@@ -72,6 +73,8 @@ struct Dirty {
     chunk_id: u64,
     version: u32,
     chain: Vec<String>,
+    /// The write token that came with the chain.
+    token: Option<DataToken>,
 }
 
 /// File I/O on top of a [`MasterClient`].
@@ -201,7 +204,12 @@ impl FileIo {
             }
             let reason = match f(loc.servers.clone(), loc.clone()).await {
                 Ok(()) => {
-                    let d = Dirty { chunk_id: loc.chunk_id, version: loc.version, chain: loc.servers.clone() };
+                    let d = Dirty {
+                        chunk_id: loc.chunk_id,
+                        version: loc.version,
+                        chain: loc.servers.clone(),
+                        token: loc.token.clone(),
+                    };
                     self.dirty.lock().unwrap_or_else(|e| e.into_inner()).entry(ino).or_default().insert(idx, d);
                     return Ok(());
                 }
@@ -236,6 +244,7 @@ impl FileIo {
             servers: d.chain.clone(),
             goal: 0,
             damaged: Vec::new(),
+            token: d.token.clone(),
         })
     }
 
@@ -247,20 +256,22 @@ impl FileIo {
 
     /// Classify a failed chain request: which server to leave out, if any. A member short of
     /// resources (`Busy`, passed up the chain as it is) is not left out: nothing is wrong
-    /// with its copy, the same chain is tried again after a pause.
+    /// with its copy, the same chain is tried again after a pause. A refused token (expired,
+    /// or signed with a key a restarted server was never given) is asked for again with the
+    /// chain, from the leader.
     fn failure(head: &str, e: CsError) -> ChunkFailure {
         match e {
             CsError::Chain { addr, reason } => ChunkFailure::Server(addr, reason),
-            CsError::WrongVersion { .. } | CsError::NoChunk | CsError::Busy(_) => {
+            CsError::WrongVersion { .. } | CsError::NoChunk | CsError::Busy(_) | CsError::Token(_) => {
                 ChunkFailure::Retry(format!("{head}: {e}"))
             }
             other => ChunkFailure::Server(head.to_string(), other.to_string()),
         }
     }
 
-    async fn chain_call(&self, chain: &[String], op: DataOp) -> Result<(), ChunkFailure> {
+    async fn chain_call(&self, chain: &[String], token: &Option<DataToken>, op: DataOp) -> Result<(), ChunkFailure> {
         let head = &chain[0];
-        match self.pool.call(head, op).await {
+        match self.pool.call(head, DataCall { token: token.clone(), op }).await {
             Ok(DataResponse::Done) => Ok(()),
             Ok(DataResponse::Error(e)) => Err(Self::failure(head, e)),
             Ok(other) => Err(ChunkFailure::Server(head.clone(), format!("unexpected answer {other:?}"))),
@@ -290,7 +301,7 @@ impl FileIo {
                     data: p.to_vec(),
                     chain: chain[1..].to_vec(),
                 };
-                self.chain_call(&chain, op)
+                self.chain_call(&chain, &loc.token, op)
             });
             for r in futures_join_all(calls).await {
                 r?;
@@ -319,7 +330,7 @@ impl FileIo {
                         length,
                         chain: chain[1..].to_vec(),
                     };
-                    self.chain_call(&chain, op).await
+                    self.chain_call(&chain, &loc.token, op).await
                 })
                 .await?;
             }
@@ -348,7 +359,7 @@ impl FileIo {
             let first = self.open_chain(ino, idx);
             self.with_chain(creds, ino, idx, first, |chain, loc| async move {
                 let op = DataOp::Sync { chunk_id: loc.chunk_id, version: loc.version, chain: chain[1..].to_vec() };
-                self.chain_call(&chain, op).await
+                self.chain_call(&chain, &loc.token, op).await
             })
             .await?;
         }

@@ -10,6 +10,7 @@ pub mod data_path;
 pub mod epoch_map;
 pub mod error;
 pub mod fuse;
+pub mod leader_probe;
 pub mod master_client;
 pub mod tools;
 

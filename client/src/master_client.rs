@@ -13,6 +13,7 @@ use proto::meta::{Attr, Creds, DirEntry, Ino};
 
 use crate::conn::MasterConn;
 use crate::error::ClientError;
+use crate::leader_probe::{LeaderProbe, SUSPECT_AFTER};
 
 /// Default client port of a master.
 pub const DEFAULT_MASTER_PORT: u16 = 9421;
@@ -81,6 +82,8 @@ pub struct MasterClient {
     next_addr: AtomicUsize,
     next_seq: AtomicU64,
     inflight: Mutex<BTreeSet<u64>>,
+    /// Asks the other masters who leads when the current one goes silent.
+    probe: LeaderProbe,
 }
 
 /// What one attempt produced: a final answer or a reason to try again.
@@ -98,13 +101,14 @@ impl MasterClient {
         }
         let mut c = MasterClient {
             cfg,
-            masters,
             session: SessionKey { id: 0, secret: [0; SESSION_SECRET_LEN] },
             conn: tokio::sync::Mutex::new(None),
             hint: Mutex::new(None),
             next_addr: AtomicUsize::new(0),
             next_seq: AtomicU64::new(1),
             inflight: Mutex::new(BTreeSet::new()),
+            probe: LeaderProbe::new(masters.clone()),
+            masters,
         };
         // Opening a session is not idempotent, but a duplicate only leaves an idle session
         // that expires; the id we keep is the one we were answered.
@@ -244,9 +248,23 @@ impl MasterClient {
         self.exchange(&conn, body, remaining).await
     }
 
-    /// Send one request on `conn` and classify the answer.
+    /// Send one request on `conn` and classify the answer. While no answer comes, the other
+    /// masters are asked every [`SUSPECT_AFTER`] who leads (`leader_probe.rs`): when another
+    /// leads now, the request is given up here and sent there.
     async fn exchange(&self, conn: &Arc<MasterConn>, body: RequestBody, remaining: Duration) -> Attempt {
-        match conn.call(body, self.cfg.call_timeout.min(remaining)).await {
+        let call = conn.call(body, self.cfg.call_timeout.min(remaining));
+        tokio::pin!(call);
+        let answer = loop {
+            tokio::select! {
+                answer = &mut call => break answer,
+                _ = tokio::time::sleep(SUSPECT_AFTER) => {
+                    if let Some(leader) = self.probe.leader_elsewhere(&conn.addr).await {
+                        return self.moved_to(conn, leader, "went silent").await;
+                    }
+                }
+            }
+        };
+        match answer {
             Err(e) => {
                 self.drop_conn(conn, true).await;
                 Attempt::Retry(e.to_string())
@@ -261,10 +279,27 @@ impl MasterClient {
                 self.drop_conn(conn, true).await;
                 Attempt::Retry(format!("{} knows no leader (election in progress or no quorum)", conn.addr))
             }
-            Ok(ResponseBody::Unavailable { reason }) => Attempt::Retry(format!("{}: {reason}", conn.addr)),
+            Ok(ResponseBody::Unavailable { reason }) => {
+                // A leader cut off from its followers answers this while they elect another.
+                if let Some(leader) = self.probe.leader_elsewhere(&conn.addr).await {
+                    return self.moved_to(conn, leader, "has no quorum").await;
+                }
+                Attempt::Retry(format!("{}: {reason}", conn.addr))
+            }
+            Ok(ResponseBody::Leader { .. }) => {
+                Attempt::Done(Err(ClientError::Protocol("a leader report answered a request".into())))
+            }
             Ok(ResponseBody::SessionUnknown) => Attempt::Done(Err(ClientError::SessionLost(self.session.id))),
             Ok(ResponseBody::Refused { reason }) => Attempt::Done(Err(ClientError::Refused(reason))),
         }
+    }
+
+    /// Leave `conn`'s master for `leader`, which the other masters name as the leader now.
+    async fn moved_to(&self, conn: &Arc<MasterConn>, leader: String, why: &str) -> Attempt {
+        let reason = format!("{} {why}; {leader} leads now (redirected)", conn.addr);
+        *self.hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(leader);
+        self.drop_conn(conn, false).await;
+        Attempt::Retry(reason)
     }
 
     /// Send a request until a master answers it for good, or the deadline passes.

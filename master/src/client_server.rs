@@ -103,6 +103,7 @@ impl ClientService {
             RequestBody::CloseSession { .. } => "close_session",
             RequestBody::Write { op, .. } => op.name(),
             RequestBody::Read { op, .. } => op.name(),
+            RequestBody::WhoLeads => "who_leads",
         };
         let start = Instant::now();
         let resp = self.dispatch(conn, body).await;
@@ -113,10 +114,17 @@ impl ClientService {
             ResponseBody::Unavailable { .. } => "unavailable",
             ResponseBody::SessionUnknown => "session_unknown",
             ResponseBody::Refused { .. } => "refused",
+            ResponseBody::Leader { .. } => "ok",
         };
         self.metrics.requests.with_label_values(&[op, outcome]).inc();
         self.metrics.latency.with_label_values(&[op]).observe(start.elapsed().as_secs_f64());
         resp
+    }
+
+    /// This master's term and the leader it knows in it.
+    fn who_leads(&self) -> ResponseBody {
+        let m = self.raft.metrics().borrow().clone();
+        ResponseBody::Leader { term: m.current_term, leader: leader_client_addr(&self.raft, m.current_leader) }
     }
 
     /// A redirect when this master is not the leader.
@@ -129,6 +137,10 @@ impl ClientService {
     }
 
     async fn dispatch(&self, conn: &Conn, body: RequestBody) -> ResponseBody {
+        // Answered by every master, before the redirect.
+        if matches!(body, RequestBody::WhoLeads) {
+            return self.who_leads();
+        }
         if let Some(redirect) = self.not_leader() {
             return redirect;
         }
@@ -189,6 +201,7 @@ impl ClientService {
                 }
             }
             RequestBody::Read { session, creds, op } => self.read(conn, session, creds, op).await,
+            RequestBody::WhoLeads => self.who_leads(),
         }
     }
 
@@ -270,7 +283,9 @@ impl ClientService {
                     index,
                     failed,
                 };
-                self.chunks.chunk_write(req).await
+                let mut resp = self.chunks.chunk_write(req).await;
+                self.chunks.sign_write(&mut resp);
+                resp
             }
             op => {
                 self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op }).await
@@ -286,9 +301,25 @@ impl ClientService {
     }
 
     async fn read(&self, conn: &Conn, session: SessionKey, creds: Creds, op: ReadOp) -> ResponseBody {
-        if let Err(answer) = self.lease.ensure(&self.raft, self.cfg.commit_timeout).await {
-            return answer;
+        // The state must be read while the lease holds: checked after the read (a master
+        // frozen in between wakes to a lapsed lease), and then once more with a fresh proof.
+        for _ in 0..2 {
+            let until = match self.lease.ensure(&self.raft, self.cfg.commit_timeout).await {
+                Ok(until) => until,
+                Err(answer) => return answer,
+            };
+            let answer = self.read_state(conn, &session, &creds, op.clone());
+            if ReadLease::held_at(until) {
+                return answer;
+            }
+            self.metrics.reads_outlived_lease.inc();
         }
+        ResponseBody::Unavailable { reason: "the read lease lapsed while the read ran; try again".into() }
+    }
+
+    /// Answer a read from this master's state (the caller holds the read lease).
+    fn read_state(&self, conn: &Conn, session: &SessionKey, creds: &Creds, op: ReadOp) -> ResponseBody {
+        let session = *session;
         let mut result = {
             let st = self.state.read();
             let Some(access) = st.access_of(&session) else {
@@ -306,7 +337,7 @@ impl ClientService {
                         ReadOp::ReadDir { ino, .. } => Some(*ino),
                         _ => None,
                     };
-                    st.ns.read(&access.creds(&creds), &op).map(|r| access.reply(listed, r))
+                    st.ns.read(&access.creds(creds), &op).map(|r| access.reply(listed, r))
                 }
             }
         };

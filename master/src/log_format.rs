@@ -32,7 +32,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 /// The snapshot (state encoding) format this build writes and reads.
 /// 1000: the first versioned format (sparse chunk tables, session secrets, parent links, chunk
 /// locations in the sessions' reply caches listing their damaged copies).
-pub const SNAPSHOT_FORMAT: u16 = 1000;
+/// 1001: chunk locations in the reply caches carry a (always empty there) data token field.
+pub const SNAPSHOT_FORMAT: u16 = 1001;
 
 /// What a data folder written before formats existed needs, in every error about it.
 pub const PRE_FORMAT_HELP: &str = "it was written by a RaftMFS from before log and snapshot formats existed \

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub latency: HistogramVec,
     /// Frames that could not be read or decoded, by port (client, raft, cs).
     pub bad_frames: IntCounterVec,
+    /// Reads whose state was read after the read lease had lapsed (the master was frozen or
+    /// starved in between): answered again under a fresh proof, never from that state.
+    pub reads_outlived_lease: IntCounter,
     /// Open client connections.
     pub client_connections: IntGauge,
     /// Open connections by port (raft, cs, client, http), against each port's cap.
@@ -99,6 +102,10 @@ impl Metrics {
             requests,
             latency,
             bad_frames,
+            reads_outlived_lease: must(IntCounter::new(
+                "reads_outlived_lease_total",
+                "Reads discarded because the read lease lapsed while they ran",
+            )),
             client_connections: g("client_connections", "Open client connections"),
             connections: must(IntGaugeVec::new(Opts::new("connections", "Open connections by port"), &["port"])),
             connections_refused: must(IntCounterVec::new(
@@ -159,6 +166,7 @@ impl Metrics {
             Box::new(m.requests.clone()),
             Box::new(m.latency.clone()),
             Box::new(m.bad_frames.clone()),
+            Box::new(m.reads_outlived_lease.clone()),
             Box::new(m.client_connections.clone()),
             Box::new(m.connections.clone()),
             Box::new(m.connections_refused.clone()),

@@ -53,11 +53,17 @@ impl ReadLease {
     /// Ok when a read may be answered from this master's state machine now: under a valid
     /// lease, or after a fresh quorum proof (which starts a new lease). Err: the answer for
     /// the client (not leader, no quorum), as [`ensure_leader`].
-    pub async fn ensure(&self, raft: &Raft, timeout: Duration) -> Result<(), ResponseBody> {
+    ///
+    /// Ok carries the instant the lease ends. The caller reads the state, then checks that
+    /// this instant has not passed ([`ReadLease::held_at`]): a master frozen (SIGSTOP, a
+    /// stalled VM) between this check and its read of the state may wake after another
+    /// master was elected and acknowledged writes, and must not answer from the state it
+    /// holds. The lease covering the moment of the read is what makes the answer current.
+    pub async fn ensure(&self, raft: &Raft, timeout: Duration) -> Result<Instant, ResponseBody> {
         let held = *self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(lease) = held {
             if Instant::now() < lease.until && leader_in(raft, lease.term).await {
-                return Ok(());
+                return Ok(lease.until);
             }
         }
         let started = Instant::now();
@@ -65,12 +71,20 @@ impl ReadLease {
         ensure_leader(raft, timeout).await?;
         let term_after = leader_term(raft).await;
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let until = started + self.window;
         match (term_before, term_after) {
-            (Some(a), Some(b)) if a == b => *current = Some(Lease { term: a, until: started + self.window }),
+            (Some(a), Some(b)) if a == b => *current = Some(Lease { term: a, until }),
             // Leadership changed around the proof: prove again on the next read.
             _ => *current = None,
         }
-        Ok(())
+        Ok(until)
+    }
+
+    /// Does a lease that ends at `until` still hold now? Asked after a read of the state: a
+    /// yes means the lease held when the state was read (before now), so no other master
+    /// could have acknowledged a write the state lacks.
+    pub fn held_at(until: Instant) -> bool {
+        Instant::now() < until
     }
 }
 

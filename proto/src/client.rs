@@ -26,11 +26,13 @@ use crate::meta::{
     Attr, Creds, DirEntry, Ino, RenameFlags, SetAttr, StatFs, XattrMode, CHUNK_SIZE, MAX_FILE_SIZE, MAX_NAME_LEN,
     MAX_SYMLINK_LEN, MAX_XATTR_NAME_LEN, MAX_XATTR_VALUE,
 };
+use crate::token::DataToken;
 
 /// Version of this protocol; a master refuses a client with another version.
 /// 2: export checks (challenge, subfolder, password) and the session on reads.
 /// 3: sessions named by id and secret ([`SessionKey`]); paged `FileChunks`.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: data tokens in chunk locations and on the data port (`DataCall`); `WhoLeads`.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Bytes of a session secret.
 pub const SESSION_SECRET_LEN: usize = 16;
@@ -153,6 +155,10 @@ pub enum RequestBody {
     },
     /// A linearizable read, under the permissions of `session`.
     Read { session: SessionKey, creds: Creds, op: ReadOp },
+    /// Which master leads, as this master knows it: asked of the other masters by a client
+    /// whose leader went silent (frozen, cut off), answered by every master, leader or not,
+    /// without a session. Answered with [`ResponseBody::Leader`].
+    WhoLeads,
 }
 
 /// Mutations: each becomes one Raft log entry.
@@ -380,6 +386,8 @@ impl RequestBody {
     /// `info` is cut to [`MAX_SESSION_INFO`] bytes, and a folder, credentials or a read op
     /// out of bounds gets the answer to send instead (the write op itself is checked by
     /// [`WriteOp::check_bounds`] once the session's access has mapped it).
+    // The refusal is the answer itself, built once per refused request: its size costs nothing.
+    #[allow(clippy::result_large_err)]
     pub fn bounded(self) -> Result<RequestBody, ResponseBody> {
         let refuse = |e: Errno| Err(ResponseBody::Result(Err(e)));
         match self {
@@ -462,6 +470,11 @@ pub struct ChunkLocation {
     /// other blocks serve. A copy with no blocks listed is unusable as a whole and is not in
     /// `servers`. Empty in a `ChunkWrite` answer.
     pub damaged: Vec<(String, Vec<u32>)>,
+    /// The leader's permission to use the chunk on its chunkservers: to read it (a
+    /// `ChunkRead` answer) or to write it down `servers` (a `ChunkWrite` answer). Added by the
+    /// leader to its answer, never kept in the replicated state; `None` elsewhere (the
+    /// chunk lists of `mfsfileinfo`).
+    pub token: Option<DataToken>,
 }
 
 /// The outcome of an operation: a reply or a POSIX error.
@@ -491,4 +504,7 @@ pub enum ResponseBody {
     /// The request was malformed or not allowed (a protocol version mismatch, or no export
     /// rule lets this client open the session: `reason` says why, for the user).
     Refused { reason: String },
+    /// The answer to `WhoLeads`: this master's current term and the client address of the
+    /// leader it knows in that term (itself when it leads), if any.
+    Leader { term: u64, leader: Option<String> },
 }

@@ -90,6 +90,10 @@ pub enum CsToMaster {
     ChunkAdded { chunk: ChunkReport },
     /// The answer to a [`MasterToCs::Command`].
     CommandDone { req_id: u64, result: Result<CommandReply, CsError> },
+    /// Instead of `Hello`, as the only message of a connection: which master leads? Asked of
+    /// the other masters by a chunkserver whose leader went silent. Answered with
+    /// [`MasterToCs::Leader`], then the connection closes.
+    WhoLeads,
 }
 
 /// Messages from a master to a chunkserver.
@@ -110,6 +114,9 @@ pub enum MasterToCs {
     NotLeader { leader: Option<String> },
     /// Do something to a chunk; answer with `CommandDone { req_id }`.
     Command { req_id: u64, term: u64, cmd: CsCommand },
+    /// The answer to `WhoLeads`: this master's term and the chunkserver address (9420) of the
+    /// leader it knows in it (itself when it leads), if any.
+    Leader { term: u64, leader: Option<String> },
 }
 
 /// Chunk commands from the leader.
@@ -206,4 +213,9 @@ pub enum CsError {
     /// A write or truncate could not be forwarded along the chain: `addr` failed.
     #[error("chain member {addr} failed: {reason}")]
     Chain { addr: String, reason: String },
+    /// The request's data token was refused (missing, forged, expired, another chunk or
+    /// version, a chain member it does not name, a key this server was not given): ask the
+    /// leader again for a fresh one.
+    #[error("data token refused: {0}")]
+    Token(String),
 }

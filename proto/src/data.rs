@@ -9,11 +9,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cs::CsError;
+use crate::token::{DataToken, TokenMode, MAX_TOKEN_SERVERS};
 
 /// Largest data payload of one read or write request. Clients split larger I/O.
 pub const MAX_IO: u32 = 4 << 20;
 
-/// Largest request frame a chunkserver's data port reads: a `MAX_IO` write and its chain.
+/// Largest request frame a chunkserver's data port reads: a `MAX_IO` write, its chain and
+/// its token.
 pub const MAX_REQUEST_FRAME: usize = MAX_IO as usize + (64 << 10);
 
 /// Size of a CRC block: every 64 KiB of a chunk has its own CRC32.
@@ -23,7 +25,40 @@ pub const BLOCK_SIZE: u32 = 64 << 10;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DataRequest {
     pub id: u64,
-    pub body: DataOp,
+    pub body: DataCall,
+}
+
+/// A data operation and the leader's permission for it (`crate::token`): a chunkserver serves
+/// nothing without a valid token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataCall {
+    pub token: Option<DataToken>,
+    pub op: DataOp,
+}
+
+impl DataCall {
+    /// The chunk, version and mode the token must allow for this operation.
+    pub fn needs(&self) -> (u64, u32, TokenMode) {
+        match &self.op {
+            DataOp::Read { chunk_id, version, .. } | DataOp::Info { chunk_id, version } => {
+                (*chunk_id, *version, TokenMode::Read)
+            }
+            DataOp::Write { chunk_id, version, .. }
+            | DataOp::Truncate { chunk_id, version, .. }
+            | DataOp::Sync { chunk_id, version, .. } => (*chunk_id, *version, TokenMode::Write),
+        }
+    }
+
+    /// Bounds of the operation and of its token's chain.
+    pub fn check_bounds(&self) -> Result<(), CsError> {
+        self.op.check_bounds()?;
+        if let Some(t) = &self.token {
+            if t.servers.len() > MAX_TOKEN_SERVERS || t.servers.iter().any(|a| a.len() > MAX_ADDR_LEN) {
+                return Err(CsError::BadRequest("data token names too many or too long addresses".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What is asked of a chunkserver's data port.

@@ -1,7 +1,7 @@
 //! Fuzz targets (proptest) for every decoder of `proto`: the client protocol (`ClientRequest`,
 //! `ClientResponse` and the envelopes a server reads them as), the chunkserver protocol
 //! (`CsToMaster`, `MasterToCs`), the data protocol (`DataRequest`, `DataReply`,
-//! `Envelope<DataOp>`, `Envelope<DataResponse>`) and the frame reader itself.
+//! `Envelope<DataCall>`, `Envelope<DataResponse>`) and the frame reader itself.
 //!
 //! Inputs are random bytes and valid encodings of every message mutated (bits flipped, bytes
 //! set, inserted, removed, cut short, huge length prefixes written in). The property: decoding
@@ -21,10 +21,11 @@ use proto::client::{
 use proto::cs::{
     ChunkReport, CommandReply, CsCommand, CsError, CsToMaster, DamageReport, MasterToCs, RepairSource, SpaceReport,
 };
-use proto::data::{DataOp, DataReply, DataRequest, DataResponse};
+use proto::data::{DataCall, DataOp, DataReply, DataRequest, DataResponse};
 use proto::frame::{self, FrameLimits};
 use proto::meta::{Attr, Creds, DirEntry, FileType, RenameFlags, SetAttr, SetTime, StatFs, Timestamp, XattrMode};
 use proto::rpc::Envelope;
+use proto::token::{DataToken, TokenMode};
 use proto::Errno;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -171,6 +172,7 @@ fn response_bodies() -> Vec<ResponseBody> {
         servers: vec!["127.0.0.21:9422".into(), "127.0.0.22:9422".into()],
         goal: 2,
         damaged: vec![("127.0.0.22:9422".into(), vec![1, 2])],
+        token: None,
     };
     let entry = DirEntry { cookie: 3, name: b"file".to_vec(), ino: 77, kind: FileType::File, attr: Some(attr()) };
     let replies = vec![
@@ -282,7 +284,19 @@ fn master_to_cs_seeds() -> Vec<Vec<u8>> {
 }
 
 fn data_request_seeds() -> Vec<Vec<u8>> {
-    data_ops().into_iter().enumerate().map(|(i, body)| enc(&DataRequest { id: i as u64, body })).collect()
+    let token = |op: &DataOp| {
+        let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs();
+        let servers = if mode == TokenMode::Write { vec!["127.0.0.21:9422".to_string()] } else { Vec::new() };
+        DataToken::sign(3, &[7; 32], chunk_id, version, mode, 1_900_000_000, servers)
+    };
+    data_ops()
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let token = (i % 2 == 0).then(|| token(&op));
+            enc(&DataRequest { id: i as u64, body: DataCall { token, op } })
+        })
+        .collect()
 }
 
 fn data_reply_seeds() -> Vec<Vec<u8>> {
@@ -298,13 +312,16 @@ fn every_seed_is_a_valid_encoding() {
     seeds_decode::<CsToMaster>(&cs_to_master_seeds());
     seeds_decode::<MasterToCs>(&master_to_cs_seeds());
     seeds_decode::<DataRequest>(&data_request_seeds());
-    seeds_decode::<Envelope<DataOp>>(&data_request_seeds());
+    seeds_decode::<Envelope<DataCall>>(&data_request_seeds());
     seeds_decode::<DataReply>(&data_reply_seeds());
     seeds_decode::<Envelope<DataResponse>>(&data_reply_seeds());
     // The largest real messages of the data port still decode within the budget.
     let big = enc(&DataRequest {
         id: 1,
-        body: DataOp::Write { chunk_id: 1, version: 1, offset: 0, data: vec![1; 4 << 20], chain: vec![] },
+        body: DataCall {
+            token: None,
+            op: DataOp::Write { chunk_id: 1, version: 1, offset: 0, data: vec![1; 4 << 20], chain: vec![] },
+        },
     });
     seeds_decode::<DataRequest>(&[big]);
 }
@@ -337,7 +354,7 @@ proptest! {
     #[test]
     fn data_requests(input in inputs(data_request_seeds())) {
         check::<DataRequest>(&input)?;
-        check::<Envelope<DataOp>>(&input)?;
+        check::<Envelope<DataCall>>(&input)?;
     }
 
     #[test]

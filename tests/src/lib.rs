@@ -59,6 +59,29 @@ fn sigkill(child: &mut Option<Child>) {
     }
 }
 
+/// Read `size` bytes at `offset` of chunk `id` at `version` straight from the chunkserver at
+/// `addr` (one copy, no fallback), with `token` ([`Cluster::read_token`]).
+pub fn read_copy(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    token: &proto::token::DataToken,
+    id: u64,
+    version: u32,
+    offset: u32,
+    size: u32,
+) -> proto::data::DataResponse {
+    use proto::data::{DataCall, DataOp, DataResponse};
+    rt.block_on(async {
+        let conn = proto::rpc::RpcConn::<DataCall, DataResponse>::connect(addr, Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let op = DataOp::Read { chunk_id: id, version, offset, size };
+        // The token names the version the leader knew; a copy read at another version needs
+        // the same chunk's token for that version, which only the leader can give.
+        conn.call(DataCall { token: Some(token.clone()), op }, Duration::from_secs(10)).await.expect("call")
+    })
+}
+
 /// A multi-threaded runtime for a test's client work (two workers, as the machine has).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
@@ -373,6 +396,18 @@ impl Cluster {
         let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let meta = rt.block_on(client::MasterClient::connect(client::ClientConfig::new(&addrs))).expect("connect");
         client::FileIo::new(std::sync::Arc::new(meta))
+    }
+
+    /// A read token for chunk `index` of file `ino`, as the leader gives one to any client
+    /// that may read the file: what a test needs to read one copy straight from its
+    /// chunkserver ([`read_copy`]).
+    pub fn read_token(&self, rt: &tokio::runtime::Runtime, ino: u64, index: u32) -> proto::token::DataToken {
+        let io = self.file_io(rt);
+        let op = proto::client::ReadOp::ChunkRead { ino, index };
+        match rt.block_on(io.meta.read(&proto::meta::Creds::root(), op)) {
+            Ok(proto::client::Reply::Chunk(loc)) => loc.token.expect("a chunk read answer carries a token"),
+            other => panic!("chunk read of {ino}[{index}]: {other:?}"),
+        }
     }
 
     /// Client addresses of every master, for `ClientConfig`.

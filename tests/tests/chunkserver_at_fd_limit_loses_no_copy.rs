@@ -12,11 +12,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse};
+use proto::data::{DataCall, DataOp, DataResponse};
+use proto::token::DataToken;
 use raftmfs_tests::{wait_for, Cluster};
 use rand::RngCore;
 
-type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
+type DataConn = proto::rpc::RpcConn<DataCall, DataResponse>;
 
 /// Set the open-files limit of process `pid` (soft and hard; the hard one is left as it is,
 /// raising it back would need CAP_SYS_RESOURCE).
@@ -48,8 +49,16 @@ fn lowest_free_fd(pid: u32) -> u64 {
     (0..).find(|n| !open.contains(n)).unwrap_or(0)
 }
 
-fn read(rt: &tokio::runtime::Runtime, conn: &DataConn, id: u64, version: u32, size: u32) -> DataResponse {
-    rt.block_on(conn.call(DataOp::Read { chunk_id: id, version, offset: 0, size }, Duration::from_secs(10))).unwrap()
+fn read(
+    rt: &tokio::runtime::Runtime,
+    conn: &DataConn,
+    token: &DataToken,
+    id: u64,
+    version: u32,
+    size: u32,
+) -> DataResponse {
+    let op = DataOp::Read { chunk_id: id, version, offset: 0, size };
+    rt.block_on(conn.call(DataCall { token: Some(token.clone()), op }, Duration::from_secs(10))).unwrap()
 }
 
 #[test]
@@ -73,7 +82,10 @@ fn a_chunkserver_out_of_descriptors_keeps_its_copies() {
     let conn = wait_for(Duration::from_secs(30), "a data connection", || {
         rt.block_on(DataConn::connect(&addr, Duration::from_secs(2))).ok()
     });
-    assert!(matches!(read(&rt, &conn, id + 1000, 1, 10), DataResponse::Error(CsError::NoChunk)));
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(m.path("f")).unwrap());
+    let token = c.read_token(&rt, ino, 0);
+    // The connection answers (here: a token is for its own chunk only).
+    assert!(matches!(read(&rt, &conn, &token, id + 1000, 1, 10), DataResponse::Error(CsError::Token(_))));
 
     // Not one descriptor more: a new descriptor must be numbered below the limit, and 0, 1
     // and 2 are taken, so with a limit of 3 opening the chunk file fails with EMFILE (those
@@ -82,16 +94,16 @@ fn a_chunkserver_out_of_descriptors_keeps_its_copies() {
     let (soft, hard) = nofile(pid);
     assert!(lowest_free_fd(pid) >= 3);
     set_nofile(pid, 3, hard);
-    let answer = read(&rt, &conn, id, version, 4096);
+    let answer = read(&rt, &conn, &token, id, version, 4096);
     // Several tries, several refusals: none counts as damage.
-    let again = read(&rt, &conn, id, version, 4096);
+    let again = read(&rt, &conn, &token, id, version, 4096);
     set_nofile(pid, soft, hard);
     assert!(matches!(answer, DataResponse::Error(CsError::Busy(_))), "not damage, a shortage: {answer:?}");
     assert!(matches!(again, DataResponse::Error(CsError::Busy(_))), "{again:?}");
 
     // The copy is there and serves again; it was never reported.
     assert!(path.exists(), "the copy was deleted");
-    match read(&rt, &conn, id, version, data.len() as u32) {
+    match read(&rt, &conn, &token, id, version, data.len() as u32) {
         DataResponse::Data(d) => assert!(d == data),
         other => panic!("{other:?}"),
     }

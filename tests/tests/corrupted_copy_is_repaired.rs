@@ -6,18 +6,23 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
 use proto::client::{ReadOp, Reply, WriteOp};
-use proto::data::{DataOp, DataResponse};
+use proto::data::DataResponse;
 use proto::meta::{Creds, ROOT_INODE};
 use raftmfs_tests::{wait_for, Cluster};
 use rand::RngCore;
 
-type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
-
-fn read_copy(rt: &tokio::runtime::Runtime, addr: &str, id: u64, version: u32, size: u32) -> DataResponse {
-    rt.block_on(async {
-        let c = DataConn::connect(addr, Duration::from_secs(2)).await.expect("connect");
-        c.call(DataOp::Read { chunk_id: id, version, offset: 0, size }, Duration::from_secs(10)).await.expect("call")
-    })
+/// Read the first `size` bytes of one copy of the file's first chunk, with a reader's token.
+fn read_copy(
+    cluster: &Cluster,
+    rt: &tokio::runtime::Runtime,
+    ino: u64,
+    addr: &str,
+    id: u64,
+    version: u32,
+    size: u32,
+) -> DataResponse {
+    let token = cluster.read_token(rt, ino, 0);
+    raftmfs_tests::read_copy(rt, addr, &token, id, version, 0, size)
 }
 
 #[test]
@@ -61,7 +66,7 @@ fn flipped_byte_is_detected_served_around_and_repaired() {
     }
     // The damaged copy refuses to serve the bad block...
     let bad_addr = cluster.chunkservers[bad].data_addr();
-    match read_copy(&rt, &bad_addr, chunk.chunk_id, chunk.version, 1 << 20) {
+    match read_copy(&cluster, &rt, attr.ino, &bad_addr, chunk.chunk_id, chunk.version, 1 << 20) {
         DataResponse::Error(proto::cs::CsError::Crc { .. }) => {}
         other => panic!("expected a CRC error from the damaged copy, got {other:?}"),
     }
@@ -84,7 +89,7 @@ fn flipped_byte_is_detected_served_around_and_repaired() {
         c.servers
             .iter()
             .all(|s| {
-                matches!(read_copy(&rt, s, c.chunk_id, c.version, 3 << 20),
+                matches!(read_copy(&cluster, &rt, attr.ino, s, c.chunk_id, c.version, 3 << 20),
                     DataResponse::Data(d) if d == data)
             })
             .then_some(())

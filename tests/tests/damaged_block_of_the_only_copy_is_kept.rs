@@ -13,11 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse};
-use raftmfs_tests::{run_tool, wait_for, Cluster};
+use proto::data::DataResponse;
+use raftmfs_tests::{read_copy, run_tool, wait_for, Cluster};
 use rand::RngCore;
-
-type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
 
 const BLOCK: u64 = 64 << 10;
 /// The bad block.
@@ -53,11 +51,9 @@ fn a_bad_block_in_the_only_copy_loses_that_block_and_nothing_else() {
 
     // The chunkserver refuses the bad block (and tells the leader)...
     let rt = raftmfs_tests::runtime();
-    let answer = rt.block_on(async {
-        let conn = DataConn::connect(&c.chunkservers[server].data_addr(), Duration::from_secs(2)).await.unwrap();
-        let op = DataOp::Read { chunk_id: id, version, offset: 0, size: data.len() as u32 };
-        conn.call(op, Duration::from_secs(10)).await.unwrap()
-    });
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let token = c.read_token(&rt, ino, 0);
+    let answer = read_copy(&rt, &c.chunkservers[server].data_addr(), &token, id, version, 0, data.len() as u32);
     assert!(matches!(answer, DataResponse::Error(CsError::Crc { block }) if block as u64 == BAD), "{answer:?}");
     // ...which keeps the copy.
     let leader = c.wait_leader(Duration::from_secs(30));

@@ -10,11 +10,10 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use proto::data::{DataOp, DataResponse};
+use proto::data::DataResponse;
+use proto::token::DataToken;
 use raftmfs_tests::{run_tool, wait_for, Cluster};
 use rand::RngCore;
-
-type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
 
 const BLOCK: u64 = 64 << 10;
 
@@ -27,12 +26,16 @@ fn flip(path: &Path, b: u64) {
     f.sync_all().unwrap();
 }
 
-/// One copy read straight from its chunkserver.
-fn read_copy(rt: &tokio::runtime::Runtime, addr: &str, id: u64, version: u32, size: u32) -> DataResponse {
-    rt.block_on(async {
-        let c = DataConn::connect(addr, Duration::from_secs(2)).await.expect("connect");
-        c.call(DataOp::Read { chunk_id: id, version, offset: 0, size }, Duration::from_secs(10)).await.expect("call")
-    })
+/// One copy read straight from its chunkserver, with the reader's token `token`.
+fn read_copy(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    token: &DataToken,
+    id: u64,
+    version: u32,
+    size: u32,
+) -> DataResponse {
+    raftmfs_tests::read_copy(rt, addr, token, id, version, 0, size)
 }
 
 #[test]
@@ -55,6 +58,8 @@ fn two_copies_bad_in_different_blocks_read_whole_and_repair_each_other() {
     assert_eq!((copies[1].1, copies[1].2), (id, version));
     flip(&copies[0].3, 3);
     flip(&copies[1].3, 7);
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(m.path("g/f")).unwrap());
+    let token = c.read_token(&rt, ino, 0);
 
     // Read through a second mount (nothing from the first one's page cache): every byte right,
     // each bad block taken from the other copy.
@@ -64,7 +69,7 @@ fn two_copies_bad_in_different_blocks_read_whole_and_repair_each_other() {
     // Each copy refuses its own bad block (and tells its leader).
     let addr = |i: usize| c.chunkservers[copies[i].0].data_addr();
     for (i, bad) in [(0, 3), (1, 7)] {
-        match read_copy(&rt, &addr(i), id, version, data.len() as u32) {
+        match read_copy(&rt, &addr(i), &token, id, version, data.len() as u32) {
             DataResponse::Error(proto::cs::CsError::Crc { block }) => assert_eq!(block, bad),
             // Repaired already by the time we asked: as good.
             DataResponse::Data(d) => assert!(d == data),
@@ -77,7 +82,7 @@ fn two_copies_bad_in_different_blocks_read_whole_and_repair_each_other() {
         let states: Vec<Option<bool>> = (0..2)
             .map(|i| {
                 copies[i].3.exists().then(|| {
-                    matches!(read_copy(&rt, &addr(i), id, version, data.len() as u32), DataResponse::Data(d) if d == data)
+                    matches!(read_copy(&rt, &addr(i), &token, id, version, data.len() as u32), DataResponse::Data(d) if d == data)
                 })
             })
             .collect();

@@ -15,11 +15,9 @@
 use std::time::Duration;
 
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse};
-use raftmfs_tests::{run_tool, wait_for, Cluster};
+use proto::data::DataResponse;
+use raftmfs_tests::{read_copy, run_tool, wait_for, Cluster};
 use rand::RngCore;
-
-type DataConn = proto::rpc::RpcConn<DataOp, DataResponse>;
 
 #[test]
 fn a_copy_whose_fsync_failed_is_replaced_and_never_served() {
@@ -43,6 +41,12 @@ fn a_copy_whose_fsync_failed_is_replaced_and_never_served() {
         f.sync_all().unwrap();
     }
     let (id, version, _) = c.chunkservers[failing].chunk_files().into_iter().next().expect("a copy on the ext4 disk");
+    // A reader's token for the copy as it is now (the version moves on when the copy is
+    // replaced): what a client reading the file now would hold.
+    let rt = raftmfs_tests::runtime();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(m.path("g/f")).unwrap());
+    let token = c.read_token(&rt, ino, 0);
+    assert_eq!((token.chunk_id, token.version), (id, version));
     // A third server to take the copy elsewhere; then the disk under the first one dies while
     // its chunk file is still open.
     c.add_chunkservers(63, 1, cs);
@@ -65,12 +69,8 @@ fn a_copy_whose_fsync_failed_is_replaced_and_never_served() {
     assert!(!out.lines().any(|l| l.contains(&bad) && l.contains("(status:VALID)")), "{out}");
     // Nothing of the suspect copy is served: refused as out of service (or gone, if the
     // leader's deletion, once the goal was met elsewhere, got as far as the index).
-    let rt = raftmfs_tests::runtime();
-    let answer = rt.block_on(async {
-        let conn = DataConn::connect(&bad, Duration::from_secs(2)).await.expect("connect");
-        conn.call(DataOp::Read { chunk_id: id, version, offset: 0, size: 4096 }, Duration::from_secs(10)).await
-    });
-    assert!(matches!(answer, Ok(DataResponse::Error(CsError::Unusable(_) | CsError::NoChunk))), "{answer:?}");
+    let answer = read_copy(&rt, &bad, &token, id, version, 0, 4096);
+    assert!(matches!(answer, DataResponse::Error(CsError::Unusable(_) | CsError::NoChunk)), "{answer:?}");
     let log = std::fs::read_to_string(c.chunkservers[failing].log()).unwrap_or_default();
     assert!(log.contains("fsync on close") && log.contains("taken out of service"), "{log}");
     // The data is whole, read through a fresh mount.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chunkserver::{ChunkserverConfig, Running};
 use proto::cs::{ChunkReport, CommandReply, CsCommand, CsError, CsToMaster, DamageReport, MasterToCs};
-use proto::data::{DataOp, DataResponse};
+use proto::data::{DataCall, DataOp, DataResponse};
 use proto::rpc::RpcConn;
+use proto::token::{DataToken, TokenMode};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 
@@ -17,6 +18,9 @@ use tokio::net::TcpListener;
 pub const WAIT: Duration = Duration::from_secs(10);
 /// A master address nothing listens on (connections are refused at once).
 pub const NO_MASTER: &str = "127.0.0.1:1";
+/// The data token key every fake master of these tests hands out, and the helpers sign with.
+pub const TEST_KEY_ID: u64 = 0x7e57;
+pub const TEST_KEY: [u8; 32] = [0x5a; 32];
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
@@ -65,6 +69,67 @@ impl TestCs {
         TestCs { dir, disk, cfg, running: Some(running) }
     }
 
+    /// A chunkserver that serves data: registered with a fake master of its own, which
+    /// welcomes it, gives it [`TEST_KEY`] and keeps the link alive (the data port serves no
+    /// request without a token signed with a key a leader gave).
+    pub async fn start_serving() -> TestCs {
+        Self::start_serving_with("").await
+    }
+
+    pub async fn start_serving_with(extra: &str) -> TestCs {
+        let master = FakeMaster::bind().await;
+        let addr = master.addr.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok(Ok((s, _))) = tokio::time::timeout(Duration::from_secs(3600), master.listener.accept()).await
+                else {
+                    return;
+                };
+                let (rd, wr) = s.into_split();
+                let mut m = MasterConn { rd, wr };
+                tokio::spawn(async move {
+                    let Ok(_) = tokio::time::timeout(WAIT, m.registration()).await else { return };
+                    m.welcome(1).await;
+                    // Keep the link alive: a welcome now and then, whatever comes in read.
+                    loop {
+                        let got = tokio::time::timeout(
+                            Duration::from_secs(1),
+                            proto::frame::read_frame::<_, CsToMaster>(&mut m.rd),
+                        )
+                        .await;
+                        match got {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                if proto::frame::write_frame(&mut m.wr, &MasterToCs::Welcome { term: 1 }).await.is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let cs = Self::start_with(&addr, extra).await;
+        cs.wait_keyed().await;
+        cs
+    }
+
+    /// Wait until the chunkserver holds [`TEST_KEY`] (a master welcomed it with
+    /// [`MasterConn::welcome`]): until then its data port refuses every token.
+    pub async fn wait_keyed(&self) {
+        let conn = connect(&self.data_addr()).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while matches!(
+            call(&conn, DataOp::Info { chunk_id: 1, version: 1 }).await,
+            DataResponse::Error(CsError::Token(_))
+        ) {
+            assert!(tokio::time::Instant::now() < deadline, "the chunkserver never got the test key");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
     }
@@ -94,14 +159,31 @@ impl TestCs {
     }
 }
 
-pub type DataConn = RpcConn<DataOp, DataResponse>;
+pub type DataConn = RpcConn<DataCall, DataResponse>;
 
 pub async fn connect(addr: &str) -> Arc<DataConn> {
     RpcConn::connect(addr, WAIT).await.unwrap()
 }
 
+/// The token a leader holding [`TEST_KEY`] would give for `op` sent to the chunkserver at
+/// `addr`: its chunk and version, its mode, and for a write the chain `addr` then `op`'s.
+pub fn token_for(addr: &str, op: &DataOp) -> DataToken {
+    let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs();
+    let chain = match op {
+        DataOp::Write { chain, .. } | DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => {
+            std::iter::once(addr.to_string()).chain(chain.iter().cloned()).collect()
+        }
+        DataOp::Read { .. } | DataOp::Info { .. } => Vec::new(),
+    };
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let mode = if mode == TokenMode::Write { TokenMode::Write } else { TokenMode::Read };
+    DataToken::sign(TEST_KEY_ID, &TEST_KEY, chunk_id, version, mode, expires, chain)
+}
+
+/// Send `op` with the token a leader would give for it.
 pub async fn call(conn: &DataConn, op: DataOp) -> DataResponse {
-    conn.call(op, WAIT).await.unwrap()
+    let token = token_for(&conn.addr, &op);
+    conn.call(DataCall { token: Some(token), op }, WAIT).await.unwrap()
 }
 
 /// Call and expect `Done` or an error.
@@ -212,6 +294,13 @@ impl MasterConn {
 
     pub async fn send(&mut self, msg: MasterToCs) {
         proto::frame::write_frame(&mut self.wr, &msg).await.unwrap();
+    }
+
+    /// Welcome the chunkserver as the leader of `term` and give it [`TEST_KEY`] (sent plain:
+    /// these fake masters have no `AUTH_CODE`).
+    pub async fn welcome(&mut self, term: u64) {
+        self.send(MasterToCs::Welcome { term }).await;
+        self.send(MasterToCs::TokenKey { key_id: TEST_KEY_ID, key: TEST_KEY.to_vec() }).await;
     }
 
     /// The nonce exchange (answered without a proof: this fake master has no `AUTH_CODE`),

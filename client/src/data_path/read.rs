@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use proto::client::{ChunkLocation, ReadOp};
 use proto::cs::CsError;
-use proto::data::{DataOp, DataResponse, BLOCK_SIZE, MAX_IO};
+use proto::data::{DataCall, DataOp, DataResponse, BLOCK_SIZE, MAX_IO};
 use proto::meta::{Creds, Ino, CHUNK_SIZE};
 use proto::Errno;
 
@@ -227,7 +227,7 @@ impl FileIo {
         while pos < end {
             let n = (end - pos).min(MAX_IO as u64) as u32;
             let op = DataOp::Read { chunk_id: loc.chunk_id, version: loc.version, offset: pos as u32, size: n };
-            match self.pool.call(addr, op).await? {
+            match self.pool.call(addr, DataCall { token: loc.token.clone(), op }).await? {
                 DataResponse::Data(d) if d.len() == n as usize => out.extend_from_slice(&d),
                 DataResponse::Data(d) => {
                     return Err(CsError::Io(format!("short read: {} of {n} bytes", d.len())));
@@ -255,6 +255,7 @@ mod tests {
             servers: vec!["127.0.0.1:9422".into()],
             goal: 1,
             damaged: vec![],
+            token: None,
         };
         let c = LocationCache::default();
         c.remember(c.ticket(), 3, &loc(100));

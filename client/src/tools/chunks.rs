@@ -336,6 +336,7 @@ mod tests {
             servers: servers.iter().map(|s| s.to_string()).collect(),
             goal: 2,
             damaged: vec![],
+            token: None,
         }
     }
 

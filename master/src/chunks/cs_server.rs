@@ -146,6 +146,13 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     let (mut rd, mut wr) = stream.into_split();
     let limits = svc.cfg.net.peer_frame_limits();
     let Some(first) = handshake_frame(&mut rd, &limits, "hello").await? else { return Ok(()) };
+    if let CsToMaster::WhoLeads = first {
+        let m = svc.raft.metrics().borrow().clone();
+        let answer = MasterToCs::Leader { term: m.current_term, leader: leader_cs_addr(&svc.raft) };
+        proto::frame::write_frame(&mut wr, &answer).await?;
+        let _ = wr.shutdown().await;
+        return Ok(());
+    }
     let CsToMaster::Hello { nonce: cs_nonce } = first else {
         return Err(FrameError::Decode("the first message must be Hello".into()));
     };
@@ -310,8 +317,8 @@ async fn read_loop(
 fn handle_message(svc: &Arc<ChunkService>, link: &Arc<CsLink>, msg: CsToMaster) -> Result<(), FrameError> {
     let addr = &link.addr;
     match msg {
-        CsToMaster::Register { .. } | CsToMaster::Hello { .. } => {
-            return Err(FrameError::Decode("Hello or Register after registration".into()))
+        CsToMaster::Register { .. } | CsToMaster::Hello { .. } | CsToMaster::WhoLeads => {
+            return Err(FrameError::Decode("Hello, Register or WhoLeads after registration".into()))
         }
         CsToMaster::Heartbeat { space } => svc.registry().heartbeat(addr, space),
         CsToMaster::ChunkAdded { chunk } => {

@@ -239,9 +239,27 @@ impl ChunkService {
             }
         };
         match reply {
-            Reply::Chunk(loc) => fill(loc),
+            Reply::Chunk(loc) => {
+                fill(loc);
+                // A reader's permission for the chunkservers (a file list for `mfsfileinfo`
+                // reads no data and gets none).
+                if loc.chunk_id != 0 {
+                    loc.token = Some(self.tokens.read(loc.chunk_id, loc.version));
+                }
+            }
             Reply::Chunks(locs) => locs.iter_mut().for_each(fill),
             _ => {}
+        }
+    }
+
+    /// Give a `ChunkWrite` answer the writer's permission: this chunk version, down this
+    /// chain only. Added to the answer, never to the replicated state: a replayed answer gets
+    /// a fresh token from whichever leader answers it.
+    pub fn sign_write(&self, resp: &mut ResponseBody) {
+        if let ResponseBody::Result(Ok(Reply::Chunk(loc))) = resp {
+            if loc.chunk_id != 0 {
+                loc.token = Some(self.tokens.write(loc.chunk_id, loc.version, &loc.servers));
+            }
         }
     }
 

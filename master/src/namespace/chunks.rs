@@ -179,6 +179,7 @@ impl Namespace {
             servers: holders.to_vec(),
             goal: slot.goal,
             damaged: Vec::new(),
+            token: None,
         }))
     }
 
@@ -293,6 +294,7 @@ impl Namespace {
             servers,
             goal: inode.goal,
             damaged: Vec::new(),
+            token: None,
         }
     }
 }

@@ -187,7 +187,8 @@ fn chunk_reads_answer_ids_versions_holders_and_holes() {
             file_size: CHUNK_SIZE + 5,
             servers: addrs(&["a", "b"]),
             goal: 3,
-            damaged: vec![]
+            damaged: vec![],
+            token: None
         }
     );
     let hole = fs.chunk_read(f, 0).unwrap();
