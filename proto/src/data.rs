@@ -37,15 +37,17 @@ pub struct DataCall {
 }
 
 impl DataCall {
-    /// The chunk, version and mode the token must allow for this operation.
-    pub fn needs(&self) -> (u64, u32, TokenMode) {
+    /// The chunk, version and mode the token must allow for this operation; `None` for a
+    /// [`DataOp::Ping`], which touches no chunk and needs no token.
+    pub fn needs(&self) -> Option<(u64, u32, TokenMode)> {
         match &self.op {
             DataOp::Read { chunk_id, version, .. } | DataOp::Info { chunk_id, version } => {
-                (*chunk_id, *version, TokenMode::Read)
+                Some((*chunk_id, *version, TokenMode::Read))
             }
             DataOp::Write { chunk_id, version, .. }
             | DataOp::Truncate { chunk_id, version, .. }
-            | DataOp::Sync { chunk_id, version, .. } => (*chunk_id, *version, TokenMode::Write),
+            | DataOp::Sync { chunk_id, version, .. } => Some((*chunk_id, *version, TokenMode::Write)),
+            DataOp::Ping => None,
         }
     }
 
@@ -83,6 +85,11 @@ pub enum DataOp {
     Sync { chunk_id: u64, version: u32, chain: Vec<String> },
     /// The stored length in bytes and the CRC of every block, for replication. Answer: `Info`.
     Info { chunk_id: u64, version: u32 },
+    /// Are you alive? Answered at once with `Done`, touching no disk and needing no token:
+    /// asked on a fresh connection when a request goes unanswered (`crate::data_watch`), so a
+    /// frozen or cut-off server is told from a busy one in about a second. (Last variant: the
+    /// encoding of every earlier one is unchanged.)
+    Ping,
 }
 
 /// Longest chain a request may carry: more copies than any goal asks for (MooseFS allows 9).
@@ -104,7 +111,7 @@ impl DataOp {
                 chain
             }
             DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => chain,
-            DataOp::Read { .. } | DataOp::Info { .. } => return Ok(()),
+            DataOp::Read { .. } | DataOp::Info { .. } | DataOp::Ping => return Ok(()),
         };
         if chain.len() > MAX_CHAIN {
             return Err(CsError::BadRequest(format!("chain of {} members; at most {MAX_CHAIN}", chain.len())));

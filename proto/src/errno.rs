@@ -33,6 +33,7 @@ impl Errno {
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTSUP: Errno = Errno(95);
     pub const ETIMEDOUT: Errno = Errno(110);
+    pub const ESTALE: Errno = Errno(116);
     pub const EDQUOT: Errno = Errno(122);
 
     /// The raw number, for handing to FUSE or `std::io::Error::from_raw_os_error`.

@@ -10,6 +10,7 @@ pub mod conn_gate;
 pub mod cs;
 pub mod daemon;
 pub mod data;
+pub mod data_watch;
 pub mod errno;
 pub mod frame;
 #[cfg(feature = "http")]

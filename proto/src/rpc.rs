@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::frame::{FrameError, FrameLimits};
 
@@ -73,6 +73,10 @@ pub enum RpcError {
     Broken(String),
     #[error("no answer from {0} within {1:?}")]
     Timeout(String, Duration),
+    /// The peer answered neither the request nor a ping on a fresh connection: frozen, or
+    /// off the network (`crate::data_watch`).
+    #[error("{0} went silent: no answer to the request within {1:?}, nor to a ping")]
+    Silent(String, Duration),
     #[error("encode: {0}")]
     Encode(String),
 }
@@ -107,6 +111,8 @@ pub struct RpcConn<Q, R> {
     closed_idle: Arc<AtomicBool>,
     /// When a call last started or an answer last came.
     used: Arc<Clock>,
+    /// Wakes the reader task to close the connection ([`RpcConn::abandon`]).
+    close: Arc<Notify>,
     _q: PhantomData<fn(Q)>,
 }
 
@@ -127,14 +133,20 @@ where
         let broken = Arc::new(AtomicBool::new(false));
         let closed_idle = Arc::new(AtomicBool::new(false));
         let used = Arc::new(Clock::new());
+        let close = Arc::new(Notify::new());
         let (tx, rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
         tokio::spawn(writer(wr, rx, broken.clone()));
         {
-            let (pending, broken, closed_idle, used) =
-                (pending.clone(), broken.clone(), closed_idle.clone(), used.clone());
+            let (pending, broken, closed_idle, used, close) =
+                (pending.clone(), broken.clone(), closed_idle.clone(), used.clone(), close.clone());
             tokio::spawn(async move {
+                // `None`: abandoned here, the socket closed with this task.
                 let end = loop {
-                    match crate::frame::read_frame::<_, Envelope<R>>(&mut rd).await {
+                    let frame = tokio::select! {
+                        f = crate::frame::read_frame::<_, Envelope<R>>(&mut rd) => f,
+                        () = close.notified() => break None,
+                    };
+                    match frame {
                         Ok(resp) => {
                             used.touch();
                             let waiter = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&resp.id);
@@ -142,11 +154,11 @@ where
                                 let _ = w.send(resp.body);
                             }
                         }
-                        Err(e) => break e,
+                        Err(e) => break Some(e),
                     }
                 };
                 let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
-                if end.is_clean_close() && pending.is_empty() {
+                if end.is_some_and(|e| e.is_clean_close()) && pending.is_empty() {
                     closed_idle.store(true, Ordering::SeqCst);
                 }
                 broken.store(true, Ordering::SeqCst);
@@ -162,6 +174,7 @@ where
             broken,
             closed_idle,
             used,
+            close,
             _q: PhantomData,
         }))
     }
@@ -176,6 +189,15 @@ where
     /// with nothing in flight): a new connection to the same address is the natural next step.
     pub fn ended_idle(&self) -> bool {
         self.retired_idle() || self.closed_idle.load(Ordering::SeqCst)
+    }
+
+    /// Give the connection up (its peer went silent): no new call is sent on it, pools
+    /// replace it, its socket is closed and every call still waiting on it fails at once. A
+    /// frozen or unreachable peer never closes its end, so without this the reader task and
+    /// the socket would wait as long as the peer stays silent.
+    pub fn abandon(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+        self.close.notify_one();
     }
 
     fn retired_idle(&self) -> bool {
@@ -204,7 +226,7 @@ where
             Ok(Err(_)) => Err(RpcError::Broken(self.addr.clone())),
             Err(_) => {
                 self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                self.broken.store(true, Ordering::SeqCst);
+                self.abandon();
                 Err(RpcError::Timeout(self.addr.clone(), timeout))
             }
         }

@@ -210,6 +210,7 @@ fn data_ops() -> Vec<DataOp> {
         DataOp::Truncate { chunk_id: 9, version: 2, length: 100, chain: chain.clone() },
         DataOp::Sync { chunk_id: 9, version: 2, chain },
         DataOp::Info { chunk_id: 9, version: 2 },
+        DataOp::Ping,
     ]
 }
 
@@ -285,15 +286,15 @@ fn master_to_cs_seeds() -> Vec<Vec<u8>> {
 
 fn data_request_seeds() -> Vec<Vec<u8>> {
     let token = |op: &DataOp| {
-        let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs();
+        let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs()?;
         let servers = if mode == TokenMode::Write { vec!["127.0.0.21:9422".to_string()] } else { Vec::new() };
-        DataToken::sign(3, &[7; 32], chunk_id, version, mode, 1_900_000_000, servers)
+        Some(DataToken::sign(3, &[7; 32], chunk_id, version, mode, 1_900_000_000, servers))
     };
     data_ops()
         .into_iter()
         .enumerate()
         .map(|(i, op)| {
-            let token = (i % 2 == 0).then(|| token(&op));
+            let token = if i % 2 == 0 { token(&op) } else { None };
             enc(&DataRequest { id: i as u64, body: DataCall { token, op } })
         })
         .collect()

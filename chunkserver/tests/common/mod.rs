@@ -168,12 +168,12 @@ pub async fn connect(addr: &str) -> Arc<DataConn> {
 /// The token a leader holding [`TEST_KEY`] would give for `op` sent to the chunkserver at
 /// `addr`: its chunk and version, its mode, and for a write the chain `addr` then `op`'s.
 pub fn token_for(addr: &str, op: &DataOp) -> DataToken {
-    let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs();
+    let (chunk_id, version, mode) = DataCall { token: None, op: op.clone() }.needs().unwrap_or((0, 0, TokenMode::Read));
     let chain = match op {
         DataOp::Write { chain, .. } | DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => {
             std::iter::once(addr.to_string()).chain(chain.iter().cloned()).collect()
         }
-        DataOp::Read { .. } | DataOp::Info { .. } => Vec::new(),
+        DataOp::Read { .. } | DataOp::Info { .. } | DataOp::Ping => Vec::new(),
     };
     let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
     let mode = if mode == TokenMode::Write { TokenMode::Write } else { TokenMode::Read };
