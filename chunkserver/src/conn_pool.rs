@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proto::data::{DataCall, DataOp, DataResponse};
+use proto::data_watch::call_watched;
 use proto::rpc::{RpcConn, RpcError};
 
 /// A connection to a data port.
@@ -56,17 +57,19 @@ impl ConnPool {
         Ok(conn)
     }
 
-    /// Send one request to `addr` and wait for the answer. When a pooled connection turns
-    /// out broken on use, a request without a data payload is sent again on a new one (every
-    /// data request is idempotent; writes are not copied just in case: the reader task sees a
-    /// peer's close at once, so a dead connection is rarely handed out).
+    /// Send one request to `addr` and wait for the answer, watching the peer
+    /// ([`proto::data_watch`]): one that answers neither the request nor a ping is given up
+    /// as silent within about a second, however long `timeout` is. When a pooled connection
+    /// turns out broken on use, a request without a data payload is sent again on a new one
+    /// (every data request is idempotent; writes are not copied just in case: the reader task
+    /// sees a peer's close at once, so a dead connection is rarely handed out).
     pub async fn call(&self, addr: &str, call: DataCall, timeout: Duration) -> Result<DataResponse, RpcError> {
         let conn = self.get(addr).await?;
         if matches!(call.op, DataOp::Write { .. }) {
-            return conn.call(call, timeout).await;
+            return call_watched(&conn, call, timeout).await;
         }
-        match conn.call(call.clone(), timeout).await {
-            Err(RpcError::Broken(_)) => self.get(addr).await?.call(call, timeout).await,
+        match call_watched(&conn, call.clone(), timeout).await {
+            Err(RpcError::Broken(_)) => call_watched(&*self.get(addr).await?, call, timeout).await,
             r => r,
         }
     }

@@ -91,11 +91,13 @@ impl DataServer {
     /// operation, and for a write, does its chain name this server and every member the
     /// request is to be forwarded to?
     pub fn authorize(&self, call: &DataCall) -> Result<(), CsError> {
-        let (chunk_id, version, mode) = call.needs();
+        let Some((chunk_id, version, mode)) = call.needs() else {
+            return Ok(()); // a ping: no chunk, no token
+        };
         let checked = self.keys.check(call.token.as_ref(), chunk_id, version, mode).and_then(|()| {
             let chain = match &call.op {
                 DataOp::Write { chain, .. } | DataOp::Truncate { chain, .. } | DataOp::Sync { chain, .. } => chain,
-                DataOp::Read { .. } | DataOp::Info { .. } => return Ok(()),
+                DataOp::Read { .. } | DataOp::Info { .. } | DataOp::Ping => return Ok(()),
             };
             let me = self.link.advertised().unwrap_or_default();
             call.token.as_ref().map_or(Err(TokenError::Missing), |t| t.check_chain(&me, chain))
@@ -108,6 +110,10 @@ impl DataServer {
 
     /// Answer one request (its token already checked).
     pub async fn handle(&self, call: DataCall) -> DataResponse {
+        if matches!(call.op, DataOp::Ping) {
+            // Alive: answered before anything that could wait (no load count, no disk).
+            return DataResponse::Done;
+        }
         let _load = self.metrics.in_progress();
         let started = Instant::now();
         let name = op_name(&call.op);
@@ -174,6 +180,7 @@ impl DataServer {
                 let (length, crcs) = self.store.info(chunk_id, version).await?;
                 Ok(DataResponse::Info { length, crcs })
             }
+            DataOp::Ping => Ok(DataResponse::Done),
         }
     }
 
@@ -242,6 +249,7 @@ pub fn op_name(op: &DataOp) -> &'static str {
         DataOp::Truncate { .. } => "truncate",
         DataOp::Sync { .. } => "sync",
         DataOp::Info { .. } => "info",
+        DataOp::Ping => "ping",
     }
 }
 

@@ -172,8 +172,10 @@ impl<'a> Fetcher<'a> {
 
     /// `op` with a read token for it.
     fn call(&self, op: DataOp) -> DataCall {
-        let (chunk_id, version, _) = DataCall { token: None, op: op.clone() }.needs();
-        DataCall { token: self.keys.mint_read(chunk_id, version), op }
+        let token = DataCall { token: None, op: op.clone() }
+            .needs()
+            .and_then(|(chunk_id, version, _)| self.keys.mint_read(chunk_id, version));
+        DataCall { token, op }
     }
 
     /// Source `i`'s CRCs, asking its `Info` the first time. `None` if it failed.

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use proto::client::{ChunkLocation, ReadOp, Reply, WriteOp};
 use proto::cs::CsError;
 use proto::data::{DataCall, DataOp, DataResponse, MAX_IO};
+use proto::data_watch::{call_watched, SILENT_MARK};
 use proto::meta::{Attr, Creds, Ino, SetAttr, CHUNK_SIZE};
-use proto::rpc::RpcConn;
+use proto::rpc::{RpcConn, RpcError};
 use proto::token::DataToken;
 use proto::Errno;
 
@@ -42,10 +43,18 @@ enum ChunkFailure {
     Retry(String),
 }
 
-/// Connections to chunkservers, one pipelined connection per address.
+/// How long a chunkserver that went silent is tried last among a chunk's copies.
+const SILENT_MEMORY: Duration = Duration::from_secs(10);
+
+/// Connections to chunkservers, one pipelined connection per address, and the servers that
+/// recently went silent.
 #[derive(Default)]
 pub struct DataPool {
     conns: Mutex<HashMap<String, Arc<DataConn>>>,
+    /// When each server last went silent ([`proto::data_watch`]); entries older than
+    /// [`SILENT_MEMORY`] are dropped as new ones come, so this holds at most the servers that
+    /// went silent in the last few seconds.
+    silent: Mutex<HashMap<String, Instant>>,
 }
 
 impl DataPool {
@@ -60,10 +69,41 @@ impl DataPool {
         Ok(c)
     }
 
-    /// One request to `addr`; connection problems come back as `CsError::Io`.
+    /// One request to `addr`, watched ([`proto::data_watch`]): a server that answers neither
+    /// it nor a ping fails it within about a second. Connection problems come back as
+    /// `CsError::Io`.
     pub async fn call(&self, addr: &str, call: DataCall) -> Result<DataResponse, CsError> {
         let c = self.conn(addr).await.map_err(CsError::Io)?;
-        c.call(call, DATA_TIMEOUT).await.map_err(|e| CsError::Io(e.to_string()))
+        match call_watched(&c, call, DATA_TIMEOUT).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if matches!(e, RpcError::Silent(..)) {
+                    self.remember_silent(addr);
+                }
+                Err(CsError::Io(e.to_string()))
+            }
+        }
+    }
+
+    /// `addr` went silent, here or as a chain member another server forwarded to: it is read
+    /// last and left out of new write chains for [`SILENT_MEMORY`].
+    pub fn remember_silent(&self, addr: &str) {
+        let mut silent = self.silent.lock().unwrap_or_else(|e| e.into_inner());
+        silent.retain(|_, at| at.elapsed() < SILENT_MEMORY);
+        silent.insert(addr.to_string(), Instant::now());
+    }
+
+    /// The servers that went silent in the last [`SILENT_MEMORY`]: left out of new write
+    /// chains from the first request (the master may not have noticed yet).
+    pub fn silent_servers(&self) -> Vec<String> {
+        let silent = self.silent.lock().unwrap_or_else(|e| e.into_inner());
+        silent.iter().filter(|(_, at)| at.elapsed() < SILENT_MEMORY).map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Did `addr` go silent in the last [`SILENT_MEMORY`]? Such a copy is read last.
+    pub fn went_silent(&self, addr: &str) -> bool {
+        let silent = self.silent.lock().unwrap_or_else(|e| e.into_inner());
+        silent.get(addr).is_some_and(|at| at.elapsed() < SILENT_MEMORY)
     }
 }
 
@@ -180,10 +220,11 @@ impl FileIo {
         Fut: std::future::Future<Output = Result<(), ChunkFailure>> + 'a,
     {
         let deadline = Instant::now() + self.op_timeout;
-        let mut failed: Vec<String> = Vec::new();
+        // Servers that went silent lately are left out from the start.
+        let mut failed: Vec<String> = self.pool.silent_servers();
         // True while every server left out so far was left out for a full disk: then running
         // out of servers means ENOSPC, not EIO.
-        let mut only_full_disks = true;
+        let mut only_full_disks = failed.is_empty();
         let mut cached = first;
         loop {
             let loc = match cached.take() {
@@ -215,6 +256,11 @@ impl FileIo {
                 }
                 Err(ChunkFailure::Server(addr, reason)) => {
                     tracing::warn!(chunk = loc.chunk_id, server = %addr, %reason, "chain member failed; asking for a new chain");
+                    if reason.contains(SILENT_MARK) {
+                        // Left out of this file's next chunks too, and of other files' chains:
+                        // the master has not noticed yet (its heartbeat limit is longer).
+                        self.pool.remember_silent(&addr);
+                    }
                     only_full_disks &= reason.contains(&CsError::NoSpace.to_string());
                     if !failed.contains(&addr) {
                         failed.push(addr.clone());

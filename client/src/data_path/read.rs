@@ -108,7 +108,8 @@ impl FileIo {
                 out.resize(out.len() + len as usize, 0);
                 continue;
             }
-            match self.read_from(loc.servers.first()?, &loc, in_chunk, len).await {
+            let addr = loc.servers.iter().find(|a| !self.pool.went_silent(a)).or(loc.servers.first())?;
+            match self.read_from(addr, &loc, in_chunk, len).await {
                 Ok(d) => out.extend_from_slice(&d),
                 Err(e) => {
                     tracing::debug!(chunk = loc.chunk_id, error = %e, "cached location failed; asking the master");
@@ -188,7 +189,12 @@ impl FileIo {
         let mut pos = in_chunk;
         while pos < end {
             let block = (pos / block_size) as u32;
-            let pick = (0..loc.servers.len()).find(|&i| failed[i].is_none() && !bad[i].contains(&block));
+            // Copies that went silent lately come last.
+            let usable = |i: &usize| failed[*i].is_none() && !bad[*i].contains(&block);
+            let pick = (0..loc.servers.len())
+                .filter(usable)
+                .find(|&i| !self.pool.went_silent(&loc.servers[i]))
+                .or_else(|| (0..loc.servers.len()).find(usable));
             let Some(i) = pick else {
                 // Every copy that answered has this block bad: it is lost, unless a copy that
                 // failed otherwise (down, busy) still has it.
