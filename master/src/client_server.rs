@@ -18,7 +18,7 @@ use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
 use crate::exports::{self, Exports, SessionRequest};
 use crate::metrics::Metrics;
-use crate::raft_api::{leader_client_addr, outcome_body, propose};
+use crate::raft_api::{leader_client_addr, outcome_body, propose, quorum_lost};
 use crate::raft_types::{Command, Raft};
 use crate::read_lease::ReadLease;
 use crate::sm_store::SharedState;
@@ -121,17 +121,26 @@ impl ClientService {
         resp
     }
 
-    /// This master's term and the leader it knows in it.
+    /// This master's term and the leader it knows in it (none when it leads without a
+    /// quorum: it cannot vouch for itself).
     fn who_leads(&self) -> ResponseBody {
         let m = self.raft.metrics().borrow().clone();
-        ResponseBody::Leader { term: m.current_term, leader: leader_client_addr(&self.raft, m.current_leader) }
+        let leader = match quorum_lost(&self.raft, self.cfg.quorum_loss_after()) {
+            Some(_) => None,
+            None => leader_client_addr(&self.raft, m.current_leader),
+        };
+        ResponseBody::Leader { term: m.current_term, leader }
     }
 
-    /// A redirect when this master is not the leader.
+    /// A redirect when this master is not the leader; "unavailable" at once when it leads
+    /// without a quorum (the client asks the other masters who leads).
     fn not_leader(&self) -> Option<ResponseBody> {
         let m = self.raft.metrics().borrow().clone();
         if m.state == openraft::ServerState::Leader {
-            return None;
+            let silent = quorum_lost(&self.raft, self.cfg.quorum_loss_after())?;
+            return Some(ResponseBody::Unavailable {
+                reason: format!("this master leads no quorum: no majority heard from for {silent:?}"),
+            });
         }
         Some(ResponseBody::NotLeader { leader: leader_client_addr(&self.raft, m.current_leader) })
     }

@@ -310,6 +310,13 @@ fn chunk_loop_config(map: &BTreeMap<String, (usize, String)>) -> Result<ChunkLoo
 }
 
 impl MasterConfig {
+    /// How long a leader may go without hearing from a majority before it stops acting as
+    /// one (`raft_api::quorum_lost`): twice the longest election timeout, after which its
+    /// followers have had time to elect another.
+    pub fn quorum_loss_after(&self) -> Duration {
+        2 * self.election_timeout_max
+    }
+
     /// Read and parse a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text =

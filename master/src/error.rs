@@ -31,6 +31,11 @@ pub enum CsCallError {
     /// Not connected (or the connection closed before the answer).
     #[error("chunkserver {addr} is not connected")]
     Disconnected { addr: String },
+    /// The chunkserver went silent while the command waited (`millis` ms): no heartbeat for
+    /// its limit, or no answer to a ping on its data port. Frozen or off the network; the
+    /// command may still happen later.
+    #[error("chunkserver {addr} went silent (no answer for {millis} ms)")]
+    Silent { addr: String, millis: u64 },
 }
 
 impl CsCallError {
@@ -40,6 +45,7 @@ impl CsCallError {
             CsCallError::Refused { .. } => "refused",
             CsCallError::Timeout { .. } => "timeout",
             CsCallError::Disconnected { .. } => "disconnected",
+            CsCallError::Silent { .. } => "silent",
         }
     }
 }

@@ -71,7 +71,7 @@ pub fn router(st: HttpState) -> Router {
 /// an election timeout), or a follower heard from a leader within twice that.
 fn is_healthy(st: &HttpState) -> bool {
     let m = st.raft.metrics().borrow().clone();
-    let limit = 2 * st.cfg.election_timeout_max;
+    let limit = st.cfg.quorum_loss_after();
     match m.state {
         openraft::ServerState::Leader => m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) <= limit),
         openraft::ServerState::Follower | openraft::ServerState::Learner => {

@@ -10,6 +10,21 @@ use proto::client::ResponseBody;
 use crate::log_format::LogCommand;
 use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
 
+/// This master leads in its own view but has heard from no majority for more than `limit`
+/// (cut off from its followers while clients and chunkservers still reach it): the time it
+/// has gone without, or `None` while it leads with a quorum or does not lead. Such a leader
+/// commits nothing, and its followers elect another within an election timeout; it stops
+/// acting as leader (clients are told to look elsewhere, chunkservers are let go) rather than
+/// hold them until openraft notices a higher term.
+pub(crate) fn quorum_lost(raft: &Raft, limit: Duration) -> Option<Duration> {
+    let m = raft.metrics().borrow().clone();
+    if m.state != openraft::ServerState::Leader {
+        return None;
+    }
+    let silent = Duration::from_millis(m.millis_since_quorum_ack?);
+    (silent > limit).then_some(silent)
+}
+
 /// The client address (9421) of the leader `leader`, or of the leader this master knows.
 pub(crate) fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<String> {
     let m = raft.metrics().borrow().clone();

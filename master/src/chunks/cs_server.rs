@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use super::link::CsLink;
 use super::registry::{Damage, Server};
 use super::{replication, ChunkService};
+use crate::raft_api::quorum_lost;
 use crate::raft_types::{MasterNode, Raft};
 
 /// How long a new connection may take to send its `Register`.
@@ -75,6 +76,15 @@ pub async fn serve(listener: TcpListener, svc: Arc<ChunkService>) {
 }
 
 /// The chunkserver address (9420) of the leader this master knows, if any.
+/// The leader's chunkserver address as this master can vouch for it: none while it leads
+/// without a quorum (`raft_api::quorum_lost`).
+fn vouched_leader(svc: &ChunkService) -> Option<String> {
+    match quorum_lost(&svc.raft, svc.cfg.quorum_loss_after()) {
+        Some(_) => None,
+        None => leader_cs_addr(&svc.raft),
+    }
+}
+
 fn leader_cs_addr(raft: &Raft) -> Option<String> {
     let m = raft.metrics().borrow().clone();
     let id = m.current_leader?;
@@ -148,7 +158,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     let Some(first) = handshake_frame(&mut rd, &limits, "hello").await? else { return Ok(()) };
     if let CsToMaster::WhoLeads = first {
         let m = svc.raft.metrics().borrow().clone();
-        let answer = MasterToCs::Leader { term: m.current_term, leader: leader_cs_addr(&svc.raft) };
+        let answer = MasterToCs::Leader { term: m.current_term, leader: vouched_leader(svc) };
         proto::frame::write_frame(&mut wr, &answer).await?;
         let _ = wr.shutdown().await;
         return Ok(());
@@ -206,8 +216,13 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
             (l.term, link, taken)
         })
     };
+    let registered = match quorum_lost(&svc.raft, svc.cfg.quorum_loss_after()) {
+        // Leading without a quorum: no new chunkservers (they look for the real leader).
+        Some(_) => None,
+        None => registered,
+    };
     let Some((term, link, taken)) = registered else {
-        let leader = leader_cs_addr(&svc.raft);
+        let leader = vouched_leader(svc);
         tracing::info!(server = %data_addr, leader = ?leader, "chunkserver registering with a follower: redirected");
         proto::frame::write_frame(&mut wr, &MasterToCs::NotLeader { leader }).await?;
         let _ = wr.shutdown().await;
@@ -270,11 +285,17 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<MasterToCs>) {
 }
 
 /// Wait until this master no longer leads in `term`.
-async fn leadership_lost(rx: &mut watch::Receiver<RaftMetrics<u64, MasterNode>>, term: u64) {
+/// Wait until this master no longer leads in `term`, or leads without having heard from a
+/// majority for `quorum_limit` (cut off from its followers: the chunkserver must go and find
+/// the new leader). openraft refreshes its metrics at every tick, so the silence is seen.
+async fn leadership_lost(rx: &mut watch::Receiver<RaftMetrics<u64, MasterNode>>, term: u64, quorum_limit: Duration) {
     loop {
         {
             let m = rx.borrow_and_update();
             if m.state != openraft::ServerState::Leader || m.current_term != term {
+                return;
+            }
+            if m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) > quorum_limit) {
                 return;
             }
         }
@@ -296,7 +317,7 @@ async fn read_loop(
     loop {
         let msg = tokio::select! {
             _ = link.closed() => return Ok(()),
-            _ = leadership_lost(&mut metrics, term) => {
+            _ = leadership_lost(&mut metrics, term, svc.cfg.quorum_loss_after()) => {
                 tracing::info!(server = %link.addr, "no longer leading: closing the chunkserver connection");
                 return Ok(());
             }
@@ -316,6 +337,7 @@ async fn read_loop(
 
 fn handle_message(svc: &Arc<ChunkService>, link: &Arc<CsLink>, msg: CsToMaster) -> Result<(), FrameError> {
     let addr = &link.addr;
+    link.heard(matches!(msg, CsToMaster::Heartbeat { .. }));
     match msg {
         CsToMaster::Register { .. } | CsToMaster::Hello { .. } | CsToMaster::WhoLeads => {
             return Err(FrameError::Decode("Hello, Register or WhoLeads after registration".into()))

@@ -4,16 +4,27 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proto::auth::{self, NONCE_LEN};
 use proto::cs::{CommandReply, CsCommand, CsError, MasterToCs};
+use proto::data_watch;
 use proto::token::TOKEN_KEY_LEN;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::CsCallError;
 
 type Waiter = oneshot::Sender<Result<CommandReply, CsError>>;
+
+/// Silence after which a chunkserver counts as gone for new work (placement, write chains)
+/// and its waiting commands fail, unless its heartbeats are known to come less often: then
+/// [`SILENT_HEARTBEATS`] of its heartbeat gaps. (Its connection is closed, and its copies
+/// forgotten, only after the longer `cs_server::SILENCE_TIMEOUT`.)
+pub const SILENT_AFTER: Duration = Duration::from_millis(2500);
+/// Heartbeat gaps without any message that make a chunkserver silent.
+pub const SILENT_HEARTBEATS: u32 = 3;
+/// How often a waiting command checks that its chunkserver still speaks.
+const SILENCE_CHECK: Duration = Duration::from_millis(250);
 
 /// A registered chunkserver connection, as commands see it. Cheap to share (`Arc`).
 pub struct CsLink {
@@ -31,6 +42,13 @@ pub struct CsLink {
     /// With an `AUTH_CODE`: the code and the connection's nonces (chunkserver's, master's),
     /// to seal token keys sent on it.
     seal: Option<(String, [u8; NONCE_LEN], [u8; NONCE_LEN])>,
+    /// When the link was made: the base of the millisecond clocks below.
+    born: Instant,
+    /// When a message last came from the chunkserver (ms since `born`).
+    heard: AtomicU64,
+    /// When its last heartbeat came, and the latest gap between two heartbeats (ms).
+    last_heartbeat: AtomicU64,
+    heartbeat_gap: AtomicU64,
 }
 
 impl CsLink {
@@ -45,7 +63,44 @@ impl CsLink {
             next_req: AtomicU64::new(1),
             closed: watch::Sender::new(false),
             seal: None,
+            born: Instant::now(),
+            heard: AtomicU64::new(0),
+            last_heartbeat: AtomicU64::new(0),
+            heartbeat_gap: AtomicU64::new(0),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64
+    }
+
+    /// A message came from the chunkserver (`heartbeat`: it was a heartbeat).
+    pub fn heard(&self, heartbeat: bool) {
+        let now = self.now_ms();
+        self.heard.store(now, Ordering::Relaxed);
+        if heartbeat {
+            let before = self.last_heartbeat.swap(now, Ordering::Relaxed);
+            if before != 0 {
+                self.heartbeat_gap.store(now - before, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How long the chunkserver has sent nothing.
+    pub fn silent_for(&self) -> Duration {
+        Duration::from_millis(self.now_ms().saturating_sub(self.heard.load(Ordering::Relaxed)))
+    }
+
+    /// The silence that makes this chunkserver count as gone for new work.
+    pub fn silence_limit(&self) -> Duration {
+        let gap = Duration::from_millis(self.heartbeat_gap.load(Ordering::Relaxed));
+        SILENT_AFTER.max(gap * SILENT_HEARTBEATS)
+    }
+
+    /// Silent past [`CsLink::silence_limit`]: frozen, or off the network, though its
+    /// connection is still open.
+    pub fn is_silent(&self) -> bool {
+        self.silent_for() > self.silence_limit()
     }
 
     /// Seal token keys sent on this link with `code` and the connection's nonces.
@@ -83,11 +138,52 @@ impl CsLink {
         let (otx, orx) = oneshot::channel();
         self.pending().insert(req_id, otx);
         let msg = MasterToCs::Command { req_id, term: self.term, cmd };
-        let outcome = tokio::time::timeout(timeout, async {
+        let answer = async {
             self.tx.send(msg).await.map_err(|_| disconnected())?;
             orx.await.map_err(|_| disconnected())
+        };
+        // A chunkserver that stops speaking fails the command well before `timeout`: a frozen
+        // server must not hold a client's write. Silent: no heartbeat for its limit, or no
+        // answer to a ping on its data port (`proto::data_watch`) while the command waits.
+        let started = Instant::now();
+        let heartbeats = async {
+            loop {
+                tokio::time::sleep(SILENCE_CHECK).await;
+                if self.is_silent() {
+                    return;
+                }
+            }
+        };
+        let pings = async {
+            loop {
+                tokio::time::sleep(data_watch::WATCH_AFTER).await;
+                if data_watch::ping(&self.addr).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let silence = async {
+            tokio::select! {
+                () = heartbeats => {}
+                () = pings => {}
+            }
+            started.elapsed().max(self.silent_for())
+        };
+        let outcome = tokio::time::timeout(timeout, async {
+            tokio::select! {
+                r = answer => Ok(r),
+                quiet = silence => Err(quiet),
+            }
         })
         .await;
+        let outcome = match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(quiet)) => {
+                self.pending().remove(&req_id);
+                return Err(CsCallError::Silent { addr: self.addr.clone(), millis: quiet.as_millis() as u64 });
+            }
+            Err(e) => Err(e),
+        };
         match outcome {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(err))) => Err(CsCallError::Refused { addr: self.addr.clone(), err }),

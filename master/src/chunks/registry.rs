@@ -294,6 +294,7 @@ impl Registry {
     pub fn candidates(&self) -> Vec<Candidate> {
         self.servers
             .values()
+            .filter(|s| !s.link.is_silent())
             .map(|s| Candidate {
                 addr: s.data_addr.clone(),
                 total: s.space.total,
@@ -301,6 +302,12 @@ impl Registry {
                 load: s.space.load,
             })
             .collect()
+    }
+
+    /// Is `addr` registered but silent (frozen, or off the network, its connection still
+    /// open)? See [`CsLink::is_silent`].
+    pub fn is_silent(&self, addr: &str) -> bool {
+        self.servers.get(addr).is_some_and(|s| s.link.is_silent())
     }
 
     /// How many chunkservers are connected.

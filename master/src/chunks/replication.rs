@@ -142,6 +142,7 @@ fn snapshot(svc: &ChunkService) -> Snapshot {
 fn pass(svc: &Arc<ChunkService>) {
     let Some(lead) = svc.leadership() else { return };
     let cfg = svc.cfg.chunk_loop.clone();
+    let reserved = svc.writes.reserved(); // before the snapshot: see `WriteState::reserved`
     let snap = snapshot(svc);
     svc.writes.prune(WRITE_QUIET);
     let settled = lead.since.elapsed() >= cfg.delay_init;
@@ -168,7 +169,9 @@ fn pass(svc: &Arc<ChunkService>) {
                 meta: snap.table.get(&id),
                 goal: snap.goals.get(&id).copied().unwrap_or(1),
                 to_delete: snap.to_delete.contains(&id),
-                below_next_id: id < snap.next_id,
+                // An id reserved for an allocation not yet committed is not an orphan, though
+                // later allocations may have moved the namespace's next id past it.
+                below_next_id: id < snap.next_id && !reserved.contains(&id),
                 copies,
                 repair_failed: &repair_failed,
             };
@@ -343,6 +346,7 @@ pub async fn reconcile_server(svc: Arc<ChunkService>, addr: String, conn_id: u64
         }
         tokio::time::sleep(CATCH_UP_POLL).await;
     }
+    let reserved = svc.writes.reserved(); // before the snapshot: see `WriteState::reserved`
     let snap = snapshot(&svc);
     let mut todo: Vec<(u64, Action)> = Vec::new();
     {
@@ -354,7 +358,9 @@ pub async fn reconcile_server(svc: Arc<ChunkService>, addr: String, conn_id: u64
                 meta: snap.table.get(&id),
                 goal: snap.goals.get(&id).copied().unwrap_or(1),
                 to_delete: snap.to_delete.contains(&id),
-                below_next_id: id < snap.next_id,
+                // An id reserved for an allocation not yet committed is not an orphan, though
+                // later allocations may have moved the namespace's next id past it.
+                below_next_id: id < snap.next_id && !reserved.contains(&id),
                 copies: reg.copies(id),
                 repair_failed: &[],
             };

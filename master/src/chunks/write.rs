@@ -114,6 +114,14 @@ impl WriteState {
         lock(&self.reservations).pending.contains(&id)
     }
 
+    /// Every id reserved and not committed yet. Taken before a snapshot of the namespace, it
+    /// covers every id that snapshot may lack though it is allocated: an allocation committed
+    /// after the snapshot was reserved before it, and one reserved after it has an id at or
+    /// above the snapshot's next id.
+    pub fn reserved(&self) -> std::collections::BTreeSet<u64> {
+        lock(&self.reservations).pending.iter().copied().collect()
+    }
+
     /// Chunk `id` is being opened for writing now.
     pub fn touch(&self, id: u64) {
         lock(&self.recent).insert(id, Instant::now());
@@ -166,24 +174,44 @@ impl ChunkService {
         if servers == 0 {
             return ResponseBody::Unavailable { reason: "no chunkserver is registered".into() };
         }
-        let targets = placement::choose(&candidates, usize::from(goal.max(1)), &req.failed);
-        if targets.is_empty() {
-            let room_elsewhere = candidates.iter().any(|c| c.has_room());
-            tracing::warn!(ino = req.ino, index = req.index, failed = ?req.failed, "no chunkserver can take a new chunk");
-            return ResponseBody::Result(Err(if room_elsewhere { Errno::EIO } else { Errno::ENOSPC }));
-        }
         let next = self.state.read().ns.next_chunk_id();
         let id = self.writes.reserve(next);
         self.writes.touch(id);
-        let results = join_all(targets.iter().map(|addr| self.create(id, addr))).await;
-        let created: Vec<String> =
-            targets.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.clone()).collect();
-        if created.is_empty() {
-            self.writes.release(id);
-            let no_space = results.iter().all(|r| matches!(r, Err(CsCallError::Refused { err: CsError::NoSpace, .. })));
-            tracing::warn!(chunk = id, "no chunkserver created the new chunk");
-            return ResponseBody::Result(Err(if no_space { Errno::ENOSPC } else { Errno::EIO }));
-        }
+        // Servers that failed to create it are left out of the next try: one that went silent
+        // (frozen, cut off) since the master last heard from it must not fail the write while
+        // others could take the chunk.
+        let mut excluded = req.failed.clone();
+        let mut no_space = true;
+        let created = loop {
+            let targets = placement::choose(&candidates, usize::from(goal.max(1)), &excluded);
+            if targets.is_empty() {
+                self.writes.release(id);
+                let tried_here = excluded.len() > req.failed.len();
+                // A new leader whose chunkservers are still registering has few candidates
+                // (a client's list of servers to avoid may cover them all): wait for the rest.
+                let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
+                if young || (tried_here && !no_space) {
+                    // Servers that were there failed meanwhile: disconnected (this master lost
+                    // its leadership and its chunkservers with it) or silent. Not the file's
+                    // fault: the client retries, at the new leader if there is one.
+                    tracing::warn!(ino = req.ino, index = req.index, failed = ?excluded, "every chunkserver tried failed to create a new chunk; the client retries");
+                    return ResponseBody::Unavailable { reason: "no chunkserver could create the chunk now".into() };
+                }
+                let room_elsewhere = candidates.iter().any(|c| c.has_room());
+                tracing::warn!(ino = req.ino, index = req.index, failed = ?excluded, "no chunkserver can take a new chunk");
+                let full = !room_elsewhere || (no_space && tried_here);
+                return ResponseBody::Result(Err(if full { Errno::ENOSPC } else { Errno::EIO }));
+            }
+            let results = join_all(targets.iter().map(|addr| self.create(id, addr))).await;
+            let created: Vec<String> =
+                targets.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.clone()).collect();
+            if !created.is_empty() {
+                break created;
+            }
+            no_space &= results.iter().all(|r| matches!(r, Err(CsCallError::Refused { err: CsError::NoSpace, .. })));
+            tracing::warn!(chunk = id, servers = ?targets, "no chunkserver created the new chunk; trying others");
+            excluded.extend(targets);
+        };
         let cmd = Command::ChunkWrite {
             session: req.session,
             seq: req.seq,
@@ -196,7 +224,11 @@ impl ChunkService {
             holders: created,
         };
         let result = propose(&self.raft, self.cfg.commit_timeout, cmd).await;
-        self.writes.release(id);
+        // A commit that timed out may still happen: the id stays reserved (its copies are no
+        // orphans) until it is applied or this leadership ends.
+        if !matches!(result, Err(ResponseBody::Unavailable { .. })) {
+            self.writes.release(id);
+        }
         match result {
             Ok(outcome) => outcome_body(outcome),
             Err(answer) => answer,
@@ -225,11 +257,15 @@ impl ChunkService {
 
     /// An existing chunk: bump its version for the servers with a valid copy.
     async fn bump(&self, req: &ChunkWriteRequest, id: u64, meta: &ChunkMeta) -> ResponseBody {
-        let (valid, servers) = {
+        let (chain, servers) = {
             let reg = self.registry();
-            (reg.valid_servers(id, meta), reg.server_count())
+            let valid: Vec<String> =
+                reg.valid_servers(id, meta).into_iter().filter(|a| !req.failed.contains(a)).collect();
+            // A silent holder (frozen, cut off) is left out of the chain while another copy
+            // speaks: its copy becomes stale and replication restores the goal.
+            let speaking: Vec<String> = valid.iter().filter(|a| !reg.is_silent(a)).cloned().collect();
+            (if speaking.is_empty() { valid } else { speaking }, reg.server_count())
         };
-        let chain: Vec<String> = valid.into_iter().filter(|a| !req.failed.contains(a)).collect();
         if chain.is_empty() {
             let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
             if servers == 0 || young {
