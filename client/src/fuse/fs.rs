@@ -387,7 +387,13 @@ impl Shared {
             self.io.forget(ino);
         }
         let ticket = self.attrs.ticket();
-        let a = expect_attr(self.write(creds, WriteOp::Open { ino, flags }).await?)?;
+        // The kernel looked the path up before this open: an inode gone since (another
+        // client renamed a file over it, say) is ESTALE, which makes the kernel walk the path
+        // again once and open what the name holds now, as a local file system would. Were it
+        // ENOENT, the open of a name that never stopped existing would fail.
+        let opened = self.write(creds, WriteOp::Open { ino, flags }).await;
+        let opened = opened.map_err(|e| if e == Errno::ENOENT { Errno::ESTALE } else { e });
+        let a = expect_attr(opened?)?;
         // Close-to-open: what other mounts wrote and closed is read from where it is now.
         self.io.forget_locations(ino);
         self.attrs.put(ticket, &a);
@@ -487,7 +493,11 @@ impl Shared {
         let dir = self.handles.dir(fh);
         if let Some(d) = &dir {
             let batch = d.batch.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(b) = batch.as_ref().filter(|b| b.plus == plus) {
+            // A batch with attributes serves a plain readdir too: the kernel asks for the first
+            // page with READDIRPLUS and the rest with READDIR, and one handle must list one
+            // state of the folder (a page from the master now could list a name renamed since
+            // a second time). Offset 0 is a rewinddir (or a new listing): asked anew.
+            if let Some(b) = batch.as_ref().filter(|b| (b.plus || !plus) && offset != 0) {
                 let pos = if offset == b.from {
                     Some(0)
                 } else {
