@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use master::http::{DigestInfo, Status};
 
+pub mod histories;
 pub mod netns;
+pub mod writer;
 
 /// Find a binary of the workspace next to the running test executable.
 pub fn bin(name: &str) -> PathBuf {
@@ -36,10 +38,24 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
     }
 }
 
-/// Start daemon `program -c cfg -f start` with its output appended to `log`.
-fn spawn_daemon(program: &str, cfg: &Path, log: &Path) -> Child {
+/// A command running `program` (a workspace binary), inside `host`'s network namespace when
+/// there is one (`nsenter` execs the program: the child's pid is the program's).
+fn command_on(host: Option<&netns::Host>, program: &str) -> Command {
+    match host {
+        None => Command::new(bin(program)),
+        Some(h) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{}", h.ns)).arg("--").arg(bin(program));
+            c
+        }
+    }
+}
+
+/// Start daemon `program -c cfg -f start` (on `host`, if any) with its output appended to
+/// `log`.
+fn spawn_daemon(host: Option<&netns::Host>, program: &str, cfg: &Path, log: &Path) -> Child {
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
-    Command::new(bin(program))
+    command_on(host, program)
         .arg("-c")
         .arg(cfg)
         .arg("-f")
@@ -91,6 +107,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub struct MasterProc {
     pub id: u64,
     pub ip: String,
+    /// Its host in a fault lab ([`Cluster::in_lab`]); `None` on loopback.
+    pub host: Option<netns::Host>,
     pub dir: PathBuf,
     pub cfg: PathBuf,
     child: Option<Child>,
@@ -131,6 +149,8 @@ impl MasterProc {
 /// One chunkserver process of a test cluster.
 pub struct CsProc {
     pub ip: String,
+    /// Its host in a fault lab ([`Cluster::in_lab`]); `None` on loopback.
+    pub host: Option<netns::Host>,
     pub dir: PathBuf,
     pub cfg: PathBuf,
     child: Option<Child>,
@@ -192,8 +212,31 @@ impl Cluster {
     /// Write configs for `n` masters on 127.0.`block`.11.. and start them all.
     /// `extra` is appended to every mfsmaster.cfg.
     pub fn start(block: u8, n: u64, extra: &str) -> Cluster {
-        let root = tempfile::Builder::new().prefix("raftmfs-test-").tempdir().expect("tempdir");
         let ips: Vec<String> = (1..=n).map(|i| format!("127.0.{block}.{}", 10 + i)).collect();
+        Self::start_on(ips.into_iter().map(|ip| (ip, None)).collect(), extra)
+    }
+
+    /// Three masters and three chunkservers, each on its own host of `lab` (masters on its
+    /// first three hosts, chunkservers on the next three, added here), with a leader elected
+    /// and every chunkserver registered. Faults are the lab's: cut, isolate, freeze.
+    pub fn in_lab(lab: &mut netns::Lab, master_extra: &str, cs_extra: &str) -> Cluster {
+        let hosts: Vec<netns::Host> = (0..3).map(|_| lab.add_host()).collect();
+        let mut c = Self::start_on(hosts.into_iter().map(|h| (h.ip.clone(), Some(h))).collect(), master_extra);
+        for _ in 0..3 {
+            let h = lab.add_host();
+            c.add_chunkserver_at(h.ip.clone(), Some(h), None, cs_extra);
+        }
+        c.wait_leader(Duration::from_secs(30));
+        c.wait_chunkservers(3, Duration::from_secs(30));
+        c
+    }
+
+    /// Masters at `at` (address, and host when in a lab), started.
+    fn start_on(at: Vec<(String, Option<netns::Host>)>, extra: &str) -> Cluster {
+        let n = at.len() as u64;
+        let root = tempfile::Builder::new().prefix("raftmfs-test-").tempdir().expect("tempdir");
+        let ips: Vec<String> = at.iter().map(|(ip, _)| ip.clone()).collect();
+        let mut hosts: Vec<Option<netns::Host>> = at.into_iter().map(|(_, h)| h).collect();
         let peers: Vec<String> = (1..=n).map(|i| format!("{i}@{}", ips[i as usize - 1])).collect();
         let mut masters = Vec::new();
         for i in 1..=n {
@@ -209,7 +252,8 @@ impl Cluster {
                 ),
             )
             .expect("write cfg");
-            masters.push(MasterProc { id: i, ip: ips[i as usize - 1].clone(), dir, cfg, child: None });
+            let host = hosts[i as usize - 1].take();
+            masters.push(MasterProc { id: i, ip: ips[i as usize - 1].clone(), host, dir, cfg, child: None });
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let mut c =
@@ -239,10 +283,18 @@ impl Cluster {
     /// As `add_chunkservers`, one server per entry of `tmpfs_mib`: `Some(m)` puts that server's
     /// disk on a tmpfs of `m` MiB (a real disk that fills up), `None` on the test folder.
     pub fn add_chunkservers_with_disks(&mut self, block: u8, tmpfs_mib: &[Option<u64>], extra: &str) {
-        let masters: Vec<String> = self.masters.iter().map(|m| m.ip.clone()).collect();
         for disk in tmpfs_mib {
             let k = self.chunkservers.len() + 1;
-            let ip = format!("127.0.{block}.{}", 20 + k);
+            self.add_chunkserver_at(format!("127.0.{block}.{}", 20 + k), None, *disk, extra);
+        }
+    }
+
+    /// Add one chunkserver at `ip` (on `host` in a lab), its disk on a tmpfs of `disk` MiB
+    /// or on the test folder, and start it.
+    fn add_chunkserver_at(&mut self, ip: String, host: Option<netns::Host>, disk: Option<u64>, extra: &str) {
+        let masters: Vec<String> = self.masters.iter().map(|m| m.ip.clone()).collect();
+        {
+            let k = self.chunkservers.len() + 1;
             let dir = self._root.path().join(format!("cs{k}"));
             std::fs::create_dir_all(dir.join("hdd")).expect("mkdir");
             std::fs::create_dir_all(dir.join("data")).expect("mkdir");
@@ -268,7 +320,7 @@ impl Cluster {
                 ),
             )
             .expect("write cs cfg");
-            self.chunkservers.push(CsProc { ip, dir, cfg, child: None });
+            self.chunkservers.push(CsProc { ip, host, dir, cfg, child: None });
             self.start_chunkserver(k - 1);
         }
     }
@@ -315,7 +367,7 @@ impl Cluster {
     pub fn start_chunkserver(&mut self, i: usize) {
         let c = &mut self.chunkservers[i];
         assert!(c.child.is_none(), "chunkserver {} already running", i + 1);
-        c.child = Some(spawn_daemon("mfschunkserver", &c.cfg, &c.log()));
+        c.child = Some(spawn_daemon(c.host.as_ref(), "mfschunkserver", &c.cfg, &c.log()));
     }
 
     /// SIGKILL chunkserver `i` and reap it.
@@ -337,7 +389,7 @@ impl Cluster {
     pub fn start_master(&mut self, i: usize) {
         let m = &mut self.masters[i];
         assert!(m.child.is_none(), "master {} already running", m.id);
-        m.child = Some(spawn_daemon("mfsmaster", &m.cfg, &m.log()));
+        m.child = Some(spawn_daemon(m.host.as_ref(), "mfsmaster", &m.cfg, &m.log()));
     }
 
     /// SIGKILL master `i` and reap it.
@@ -499,12 +551,18 @@ impl Cluster {
     /// Mount the cluster in the foreground (`mfsmount -f`) on a new temporary folder, with
     /// `extra` arguments, and wait until it answers.
     pub fn mount(&self, extra: &[&str]) -> Mount {
+        self.mount_on(None, extra)
+    }
+
+    /// As [`Cluster::mount`], with `mfsmount` running on `host` of a lab (its network is that
+    /// host's; the mount point is visible to the test as any other).
+    pub fn mount_on(&self, host: Option<&netns::Host>, extra: &[&str]) -> Mount {
         let tmp = tempfile::Builder::new().prefix("raftmfs-mnt-").tempdir().expect("tempdir");
         let dir = tmp.path().join("mnt");
         std::fs::create_dir(&dir).expect("mkdir mnt");
         let log = tmp.path().join("mfsmount.log");
         let logf = std::fs::File::create(&log).expect("log");
-        let child = Command::new(bin("mfsmount"))
+        let child = command_on(host, "mfsmount")
             .arg(&dir)
             .arg("-f")
             .arg("-H")
