@@ -8,6 +8,13 @@
 #   deploy/local-cluster.sh wait-healthy  wait (up to 60 s) until all 3 masters are in the quorum
 #   deploy/local-cluster.sh freeze-leader SECS  SIGSTOP the Raft leader, SIGCONT it SECS later (a
 #                                   frozen VM or a stuck host: no connection is reset)
+#   deploy/local-cluster.sh freeze-follower SECS  the same for a master that is not the leader
+#   deploy/local-cluster.sh freeze-chunkserver SECS  the same for chunkserver 1
+#   deploy/local-cluster.sh isolate-leader SECS drop every packet to and from the leader's address
+#                                   for SECS (a pulled cable: nftables on loopback, needs root)
+#   deploy/local-cluster.sh cut-leader SECS     drop packets between the leader and the other
+#                                   masters only (clients and chunkservers still reach it)
+#   deploy/local-cluster.sh isolate-follower SECS  isolate-leader for a master that is not the leader
 # Folder: $RAFTMFS_HOME (default /var/tmp/raftmfs-local). RAFTMFS_NO_BUILD=1: use the binaries
 # already in $CARGO_TARGET_DIR/release instead of building first.
 set -euo pipefail
@@ -103,17 +110,53 @@ kill_leader() {
   echo "killed master $n (pid $pid) and started it again"
 }
 
-freeze_leader() {
-  local n pid secs=${1:?freeze-leader SECS}
-  n=$(leader)
-  [ -n "$n" ] || { echo "no leader to freeze" >&2; exit 1; }
-  pid=$(cat "$home/master$n/data/.mfsmaster.lock" 2>/dev/null || true)
-  [ -n "$pid" ] || { echo "master $n: no pid in its lock file" >&2; exit 1; }
+# SIGSTOP the daemon whose lock file is $1, SIGCONT it $3 seconds later; $2 names it.
+freeze_pid() {
+  local lock=$1 what=$2 secs=${3:?SECS} pid
+  pid=$(cat "$lock" 2>/dev/null || true)
+  [ -n "$pid" ] || { echo "$what: no pid in $lock" >&2; exit 1; }
   kill -STOP "$pid"
   trap 'kill -CONT '"$pid"' 2>/dev/null || true' EXIT
   sleep "$secs"
   kill -CONT "$pid"
-  echo "froze master $n (pid $pid) for $secs s"
+  echo "froze $what (pid $pid) for $secs s"
+}
+
+freeze_master() {
+  local which=$1 n
+  n=$(leader)
+  [ -n "$n" ] || { echo "no leader" >&2; exit 1; }
+  [ "$which" = leader ] || n=$(( n % 3 + 1 ))
+  freeze_pid "$home/master$n/data/.mfsmaster.lock" "master $n" "${2:-}"
+}
+
+# Drop packets of the leader's address for SECS with an nftables table of our own (removed
+# afterwards, also when interrupted): `isolate` drops all of them, `cut` those between the leader
+# and the other masters.
+net_fault() {
+  local kind=$1 secs=${2:?$1-leader SECS} n ip t=raftmfs_fault
+  command -v nft >/dev/null || { echo "nft is missing (apt-get install -y nftables)" >&2; exit 1; }
+  n=$(leader)
+  [ -n "$n" ] || { echo "no leader" >&2; exit 1; }
+  [ "${3:-leader}" = leader ] || n=$(( n % 3 + 1 ))
+  ip=127.0.0.1$n
+  nft delete table inet $t 2>/dev/null || true
+  trap 'nft delete table inet '"$t"' 2>/dev/null || true' EXIT
+  nft add table inet $t
+  nft add chain inet $t in '{ type filter hook input priority 0; policy accept; }'
+  if [ "$kind" = isolate ]; then
+    nft add rule inet $t in ip saddr "$ip" drop
+    nft add rule inet $t in ip daddr "$ip" drop
+  else
+    for f in 1 2 3; do
+      [ "$f" = "$n" ] && continue
+      nft add rule inet $t in ip saddr "$ip" ip daddr "127.0.0.1$f" drop
+      nft add rule inet $t in ip saddr "127.0.0.1$f" ip daddr "$ip" drop
+    done
+  fi
+  sleep "$secs"
+  nft delete table inet $t
+  echo "${kind}: master $n for $secs s"
 }
 
 wait_healthy() {
@@ -132,6 +175,11 @@ case "${1:-up}" in
   status) "$bin/mfscli" -H "$http" ;;
   kill-leader) kill_leader ;;
   wait-healthy) wait_healthy ;;
-  freeze-leader) freeze_leader "${2:-}" ;;
-  *) echo "usage: $0 up|down|status|kill-leader|wait-healthy|freeze-leader SECS" >&2; exit 2 ;;
+  freeze-leader) freeze_master leader "${2:-}" ;;
+  freeze-follower) freeze_master follower "${2:-}" ;;
+  freeze-chunkserver) freeze_pid "$home/chunkserver1/data/.mfschunkserver.lock" "chunkserver 1" "${2:-}" ;;
+  isolate-leader) net_fault isolate "${2:-}" ;;
+  cut-leader) net_fault cut "${2:-}" ;;
+  isolate-follower) net_fault isolate "${2:-}" follower ;;
+  *) echo "usage: $0 up|down|status|kill-leader|wait-healthy|freeze-leader SECS|freeze-follower SECS|freeze-chunkserver SECS|isolate-leader SECS|cut-leader SECS|isolate-follower SECS" >&2; exit 2 ;;
 esac
