@@ -13,14 +13,13 @@
 #
 # Needs root (mounts, a network namespace for MooseFS, drop_caches). Installs fio, jq, fuse3 and
 # MooseFS when missing. Brings up RaftMFS (deploy/local-cluster.sh: 3 masters, 3 chunkservers, a
-# mount) and MooseFS (../shared/moosefs/up.sh: master, metalogger, 3 chunkservers, a mount), both
+# mount) and MooseFS (bench/moosefs/up.sh: master, metalogger, 3 chunkservers, a mount), both
 # at goal 2 and trash time 0, and tears everything down on exit, failure included.
 # Folder: $BENCH_HOME (default /var/tmp/raftmfs-sbs); both clusters and the local folder live
-# there, so all three share one disk. $RAFTMFS_SHARED: the shared/ folder (default ../shared).
+# there, so all three share one disk.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-shared=$(cd "${RAFTMFS_SHARED:-$repo/../shared}" 2>/dev/null && pwd) ||
-  { echo "side-by-side: ../shared (the MooseFS scripts) is missing; RAFTMFS_SHARED=DIR names it" >&2; exit 1; }
+mfs=$repo/bench/moosefs
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
 bin=$CARGO_TARGET_DIR/release
 home=${BENCH_HOME:-/var/tmp/raftmfs-sbs}
@@ -83,7 +82,7 @@ if ss -ltn 2>/dev/null | grep -q '127\.0\.0\.1[123]:9421 '; then
   exit 1
 fi
 if ip netns list 2>/dev/null | grep -qw mfsref && [ -n "$(ip netns pids mfsref 2>/dev/null)" ]; then
-  echo "side-by-side: MooseFS is already running in netns mfsref (../shared/moosefs/down.sh first)" >&2
+  echo "side-by-side: MooseFS is already running in netns mfsref (bench/moosefs/down.sh first)" >&2
   exit 1
 fi
 netns_was_there=0
@@ -95,7 +94,7 @@ cleanup() {
   trap - EXIT INT TERM
   say "tearing down"
   bash "$repo/deploy/local-cluster.sh" down >>"$log" 2>&1 || true
-  bash "$shared/moosefs/down.sh" >>"$log" 2>&1 || true
+  bash "$mfs/down.sh" >>"$log" 2>&1 || true
   for m in "$RAFTMFS_HOME/mnt" "$MFS_ROOT/mnt"; do
     mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" || true; }
   done
@@ -152,8 +151,8 @@ bash "$repo/deploy/local-cluster.sh" up >>"$log" 2>&1 || { tail -n 30 "$log" >&2
 "$bin/mfssetgoal" -r 2 "$RAFTMFS_HOME/mnt" >/dev/null
 "$bin/mfssettrashtime" -r 0 "$RAFTMFS_HOME/mnt" >/dev/null
 say "bringing up MooseFS"
-bash "$shared/moosefs/up.sh" 2 >>"$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }
-"$shared/moosefs/ns.sh" mfssettrashtime -r 0 "$MFS_ROOT/mnt" >/dev/null
+bash "$mfs/up.sh" 2 >>"$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }
+"$mfs/ns.sh" mfssettrashtime -r 0 "$MFS_ROOT/mnt" >/dev/null
 mfs_version=$(dpkg-query -W -f='${Version}' moosefs-master)
 
 targets=(raftmfs moosefs local)
