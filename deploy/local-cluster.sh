@@ -39,6 +39,7 @@ DATA_PATH = $d/data
 RAFT_NODE_ID = $i
 RAFT_PEERS = $peers
 REPLICATIONS_DELAY_INIT = 10
+${RAFTMFS_MASTER_EXTRA:-}
 CFG
     "$bin/mfsmaster" -c "$d/mfsmaster.cfg" status >/dev/null 2>&1 || "$bin/mfsmaster" -c "$d/mfsmaster.cfg" start
   done

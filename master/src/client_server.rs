@@ -18,7 +18,8 @@ use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
 use crate::exports::{self, Exports, SessionRequest};
 use crate::metrics::Metrics;
-use crate::raft_api::{leader_client_addr, outcome_body, propose, quorum_lost};
+use crate::proposer::Proposer;
+use crate::raft_api::{leader_client_addr, outcome_body, quorum_lost};
 use crate::raft_types::{Command, Raft};
 use crate::read_lease::ReadLease;
 use crate::sm_store::SharedState;
@@ -26,6 +27,7 @@ use crate::sm_store::SharedState;
 /// What serving clients needs.
 pub struct ClientService {
     pub raft: Raft,
+    pub proposer: Proposer,
     pub state: SharedState,
     pub cfg: Arc<MasterConfig>,
     pub metrics: Arc<Metrics>,
@@ -303,7 +305,7 @@ impl ClientService {
     }
 
     async fn write(&self, cmd: Command) -> ResponseBody {
-        match propose(&self.raft, self.cfg.commit_timeout, cmd).await {
+        match self.proposer.propose(cmd).await {
             Ok(outcome) => outcome_body(outcome),
             Err(answer) => answer,
         }

@@ -178,6 +178,12 @@ pub struct MasterConfig {
     /// How long the leader waits for a commit or a leadership check before answering
     /// "unavailable" (no quorum); the client retries.
     pub commit_timeout: Duration,
+    /// Log entries of batched proposals on their way at once (`RAFT_PROPOSALS_IN_FLIGHT`,
+    /// `proposer.rs`); proposals arriving meanwhile wait and go together in the next.
+    pub proposals_in_flight: usize,
+    /// Most commands proposed together in one log entry (`RAFT_BATCH_MAX_COMMANDS`; 1 turns
+    /// batching off).
+    pub batch_max_commands: usize,
     /// Seconds an idle client session is kept (`SESSION_SUSTAIN_TIME`).
     pub session_sustain: Duration,
     /// Pacing of the leader's chunk loop (replication and deletion).
@@ -399,6 +405,14 @@ impl MasterConfig {
         if snapshot_logs == 0 {
             return Err(ConfigError::Value { key: "RAFT_SNAPSHOT_LOGS".into(), msg: "must be at least 1".into() });
         }
+        let proposals_in_flight: usize = num(&map, "RAFT_PROPOSALS_IN_FLIGHT", 1)?;
+        if !(1..=64).contains(&proposals_in_flight) {
+            return Err(ConfigError::Value { key: "RAFT_PROPOSALS_IN_FLIGHT".into(), msg: "must be 1 to 64".into() });
+        }
+        let batch_max_commands: usize = num(&map, "RAFT_BATCH_MAX_COMMANDS", 128)?;
+        if !(1..=1024).contains(&batch_max_commands) {
+            return Err(ConfigError::Value { key: "RAFT_BATCH_MAX_COMMANDS".into(), msg: "must be 1 to 1024".into() });
+        }
         let auth_code = get("AUTH_CODE").filter(|c| !c.is_empty());
         Ok(MasterConfig {
             auth_code,
@@ -416,6 +430,8 @@ impl MasterConfig {
             snapshot_logs,
             logs_keep,
             commit_timeout: Duration::from_millis(num(&map, "COMMIT_TIMEOUT_MS", 5_000)?),
+            proposals_in_flight,
+            batch_max_commands,
             session_sustain: Duration::from_secs(num(&map, "SESSION_SUSTAIN_TIME", 86_400)?),
             chunk_loop: chunk_loop_config(&map)?,
             net,

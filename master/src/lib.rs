@@ -23,6 +23,7 @@ pub mod node;
 pub mod peer_auth;
 pub mod peer_proto;
 pub mod peer_server;
+pub mod proposer;
 pub mod raft_api;
 pub mod raft_net;
 pub mod raft_types;

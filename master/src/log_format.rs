@@ -19,9 +19,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::raft_types::Command;
 
-/// The log entry format this build writes, and the only one it applies.
+/// The log entry format this build writes; it applies every format from [`FIRST_FORMAT`] up
+/// to this one (each only added commands).
 /// 1000: the first versioned format (session secrets, per-file sparse chunk tables).
-pub const LOG_FORMAT: u16 = 1000;
+/// 1001: `Command::Batch` (commands proposed together).
+pub const LOG_FORMAT: u16 = 1001;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;
@@ -121,7 +123,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
             return Err(A::Error::custom(format!("log entry without a format: {PRE_FORMAT_HELP}")));
         }
         let Bytes(bytes) = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
-        if format != LOG_FORMAT {
+        if format > LOG_FORMAT {
             return Ok(LogCommand::Foreign { format, bytes });
         }
         raft_store::codec::decode("log command", &bytes).map(LogCommand::Known).map_err(A::Error::custom)
@@ -138,15 +140,25 @@ mod tests {
         let cmd = LogCommand::from(Command::PurgeTrash { now: Timestamp::new(5, 0) });
         let bytes = raft_store::codec::encode("t", &cmd).unwrap();
         assert_eq!(raft_store::codec::decode::<LogCommand>("t", &bytes).unwrap(), cmd);
-        // The same entry as a newer master would write it: format 1001, bytes this build
-        // cannot know the meaning of.
-        let newer = Out(1001, &[9, 9, 9]);
+        // The same entry as a newer master would write it: a format above ours, bytes this
+        // build cannot know the meaning of.
+        let newer_format = LOG_FORMAT + 1;
+        let newer = Out(newer_format, &[9, 9, 9]);
         let raw = raft_store::codec::encode("t", &newer).unwrap();
         let got: LogCommand = raft_store::codec::decode("t", &raw).unwrap();
-        assert_eq!(got, LogCommand::Foreign { format: 1001, bytes: vec![9, 9, 9] });
+        assert_eq!(got, LogCommand::Foreign { format: newer_format, bytes: vec![9, 9, 9] });
         // Stored and shipped on unchanged.
         assert_eq!(raft_store::codec::encode("t", &got).unwrap(), raw);
-        assert!(foreign_entry_error(1001).contains("format 1001"));
+        assert!(foreign_entry_error(newer_format).contains(&format!("format {newer_format}")));
+    }
+
+    #[test]
+    fn an_entry_of_an_older_format_is_still_applied() {
+        // Format 1000 had no batches; its commands encode as they did.
+        let cmd = Command::PurgeTrash { now: Timestamp::new(5, 0) };
+        let body = raft_store::codec::encode("t", &cmd).unwrap();
+        let raw = raft_store::codec::encode("t", &Out(1000, &body)).unwrap();
+        assert_eq!(raft_store::codec::decode::<LogCommand>("t", &raw).unwrap(), LogCommand::Known(cmd));
     }
 
     #[test]

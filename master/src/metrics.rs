@@ -46,6 +46,12 @@ pub struct Metrics {
     pub sessions: IntGauge,
     /// Snapshot housekeeping proposals made by the leader (trash purge, session expiry).
     pub housekeeping: IntCounter,
+    /// Commands proposed through the batching proposer, and the log entries that carried
+    /// them: their ratio is the mean batch size.
+    pub proposals: IntCounter,
+    pub proposal_entries: IntCounter,
+    /// From handing an entry of proposals to Raft until it is committed and applied, seconds.
+    pub commit_latency: prometheus::Histogram,
     /// Chunkservers registered with this master (0 unless it leads).
     pub chunkservers: IntGauge,
     /// Chunks in the chunk table.
@@ -130,6 +136,18 @@ impl Metrics {
                 "housekeeping_proposals_total",
                 "Trash purge and session expiry entries proposed",
             )),
+            proposals: must(IntCounter::new("raft_proposals_total", "Commands proposed (batched into log entries)")),
+            proposal_entries: must(IntCounter::new(
+                "raft_proposal_entries_total",
+                "Log entries of proposed commands (one per batch)",
+            )),
+            commit_latency: must(prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "raft_commit_duration_seconds",
+                    "From proposing a log entry until it is committed and applied",
+                )
+                .buckets(vec![0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            )),
             chunkservers: g("chunkservers_connected", "Chunkservers registered with this master"),
             chunks: g("chunks", "Chunks in the chunk table"),
             chunks_under_goal: g("chunks_under_goal", "Chunks with fewer valid copies than their goal"),
@@ -182,6 +200,9 @@ impl Metrics {
             Box::new(m.inodes.clone()),
             Box::new(m.sessions.clone()),
             Box::new(m.housekeeping.clone()),
+            Box::new(m.proposals.clone()),
+            Box::new(m.proposal_entries.clone()),
+            Box::new(m.commit_latency.clone()),
             Box::new(m.chunkservers.clone()),
             Box::new(m.chunks.clone()),
             Box::new(m.chunks_under_goal.clone()),

@@ -21,6 +21,7 @@ use crate::log_format::LogCommand;
 use crate::metrics::Metrics;
 use crate::net_limits::HTTP_IDLE_TIMEOUT;
 use crate::peer_auth::{PeerGate, PeerIdentity};
+use crate::proposer::Proposer;
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
 use crate::read_lease::ReadLease;
@@ -97,10 +98,18 @@ impl Master {
             cfg.net.clone(),
             gate,
         )));
-        let chunks = ChunkService::new(raft.clone(), state.clone(), cfg.clone(), metrics.clone());
+        let proposer = Proposer::start(
+            raft.clone(),
+            cfg.proposals_in_flight,
+            cfg.batch_max_commands,
+            cfg.commit_timeout,
+            metrics.clone(),
+        );
+        let chunks = ChunkService::new(raft.clone(), proposer.clone(), state.clone(), cfg.clone(), metrics.clone());
         tasks.extend(chunks.start(cs_listener));
         let svc = Arc::new(ClientService {
             raft: raft.clone(),
+            proposer: proposer.clone(),
             state: state.clone(),
             cfg: cfg.clone(),
             metrics: metrics.clone(),

@@ -1,14 +1,13 @@
-//! The Raft-facing calls every server of a master makes: propose a command and wait for its
-//! outcome, confirm leadership before a read, and turn Raft's answers into what a client is
-//! told (not leader: try X; no quorum).
+//! The Raft-facing calls every server of a master makes besides proposing (`proposer.rs`):
+//! confirm leadership before a read, notice a lost quorum, and turn Raft's answers into what
+//! a client is told (not leader: try X; no quorum).
 
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use proto::client::ResponseBody;
 
-use crate::log_format::LogCommand;
-use crate::raft_types::{Command, CommandOutcome, MasterNode, Raft};
+use crate::raft_types::{CommandOutcome, MasterNode, Raft};
 
 /// This master leads in its own view but has heard from no majority for more than `limit`
 /// (cut off from its followers while clients and chunkservers still reach it): the time it
@@ -32,21 +31,6 @@ pub(crate) fn leader_client_addr(raft: &Raft, leader: Option<u64>) -> Option<Str
     m.membership_config.membership().get_node(&id).map(|n: &MasterNode| n.client_addr.clone())
 }
 
-/// Propose `cmd` and wait (at most `timeout`) until it is committed and applied. Err: the
-/// answer for the client (not leader, no quorum).
-pub(crate) async fn propose(raft: &Raft, timeout: Duration, cmd: Command) -> Result<CommandOutcome, ResponseBody> {
-    match tokio::time::timeout(timeout, raft.client_write(LogCommand::from(cmd))).await {
-        Err(_) => Err(ResponseBody::Unavailable {
-            reason: format!("no quorum: the entry was not committed within {timeout:?}"),
-        }),
-        Ok(Ok(resp)) => Ok(resp.data),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(ResponseBody::NotLeader {
-            leader: f.leader_node.map(|n| n.client_addr).or_else(|| leader_client_addr(raft, f.leader_id)),
-        }),
-        Ok(Err(e)) => Err(ResponseBody::Unavailable { reason: e.to_string() }),
-    }
-}
-
 /// The answer for an applied command's outcome.
 pub(crate) fn outcome_body(outcome: CommandOutcome) -> ResponseBody {
     match outcome {
@@ -55,6 +39,9 @@ pub(crate) fn outcome_body(outcome: CommandOutcome) -> ResponseBody {
         CommandOutcome::Stale => {
             ResponseBody::Refused { reason: "request below the session's acknowledged window (late duplicate)".into() }
         }
+        // Never proposed by the client server (the proposer answers each command of a batch
+        // with its own outcome).
+        CommandOutcome::Batch(_) => ResponseBody::Unavailable { reason: "internal error: a batch outcome".into() },
     }
 }
 

@@ -75,6 +75,9 @@ pub enum Command {
     ChunkCopyAdded { id: u64, version: u32, addr: String },
     /// No chunkserver holds these deleted chunks any more: forget them.
     ChunksDeleted { ids: Vec<u64> },
+    /// Commands proposed together (`proposer.rs`), applied in order as if they were entries
+    /// of their own, each to its own outcome ([`CommandOutcome::Batch`]). Never nested.
+    Batch(Vec<Command>),
 }
 
 impl fmt::Display for Command {
@@ -95,6 +98,7 @@ impl fmt::Display for Command {
             Command::ChunkBump { id, version, .. } => write!(f, "chunk-bump {id} v{version}"),
             Command::ChunkCopyAdded { id, version, addr } => write!(f, "chunk-copy-added {id} v{version} {addr}"),
             Command::ChunksDeleted { ids } => write!(f, "chunks-deleted ({})", ids.len()),
+            Command::Batch(cmds) => write!(f, "batch of {}", cmds.len()),
         }
     }
 }
@@ -109,6 +113,8 @@ pub enum CommandOutcome {
     /// The sequence number is below the session's acknowledged window: a late duplicate of a
     /// request whose answer the client already has.
     Stale,
+    /// The outcomes of a [`Command::Batch`], in its order.
+    Batch(Vec<CommandOutcome>),
 }
 
 openraft::declare_raft_types!(

@@ -97,6 +97,7 @@ impl MetaState {
                 CommandOutcome::Result(self.ns.add_chunk_holder(*id, *version, addr))
             }
             Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
+            Command::Batch(cmds) => CommandOutcome::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::OpenSession { now, info, access, secret } => {
                 // The leader resolved the root folder; it may have gone since.
                 match self.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: access.root }) {
@@ -269,6 +270,27 @@ mod tests {
         assert_eq!(st.digest(), digest);
         // A new seq really is applied: EEXIST now.
         assert_eq!(st.apply(&mkdir(s, 2, 1, "a")), CommandOutcome::Result(Err(proto::Errno::EEXIST)));
+    }
+
+    #[test]
+    fn a_batch_applies_in_order_each_command_to_its_own_outcome_exactly_once() {
+        let mut st = MetaState::new();
+        let s = open(&mut st);
+        let mut solo = MetaState::new();
+        let s2 = open(&mut solo);
+        assert_eq!(s, s2);
+        // The same commands one by one and as one batch end in the same state, with the same
+        // outcomes: mkdir a, a duplicate of it (same seq: the cached reply), a new mkdir of the
+        // same name (EEXIST), an unknown session.
+        let cmds = vec![mkdir(s, 1, 1, "a"), mkdir(s, 1, 1, "a"), mkdir(s, 2, 1, "a"), mkdir(99, 1, 1, "x")];
+        let one_by_one: Vec<CommandOutcome> = cmds.iter().map(|c| solo.apply(c)).collect();
+        let CommandOutcome::Batch(batched) = st.apply(&Command::Batch(cmds)) else { panic!("not a batch outcome") };
+        assert_eq!(batched, one_by_one);
+        assert!(matches!(batched[0], CommandOutcome::Result(Ok(Reply::Entry(_)))));
+        assert_eq!(batched[1], batched[0]);
+        assert_eq!(batched[2], CommandOutcome::Result(Err(proto::Errno::EEXIST)));
+        assert_eq!(batched[3], CommandOutcome::SessionUnknown);
+        assert_eq!(st.digest(), solo.digest());
     }
 
     #[test]

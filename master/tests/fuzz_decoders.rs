@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fuzz::{inputs, peak_alloc, CountingAlloc};
 use master::access::SessionAccess;
-use master::log_format::LogCommand;
+use master::log_format::{LogCommand, LOG_FORMAT};
 use master::peer_proto::{PeerRequest, PeerResponse};
 use master::raft_types::{Command, MasterNode, TypeConfig};
 use master::sm_store::{decode_state, encode_state};
@@ -98,6 +98,10 @@ fn commands() -> Vec<Command> {
         Command::ChunkBump { id: 77, version: 2, holders: vec![] },
         Command::ChunkCopyAdded { id: 77, version: 3, addr: "127.0.0.22:9422".into() },
         Command::ChunksDeleted { ids: vec![1, 2, 3] },
+        Command::Batch(vec![
+            Command::PurgeTrash { now },
+            Command::ChunkBump { id: 78, version: 4, holders: vec!["127.0.0.23:9422".into()] },
+        ]),
     ]
 }
 
@@ -111,7 +115,7 @@ fn entries() -> Vec<Entry<TypeConfig>> {
     v.push(Entry { log_id: log_id(2, 8), payload: EntryPayload::Membership(membership()) });
     v.push(Entry {
         log_id: log_id(2, 30),
-        payload: EntryPayload::Normal(LogCommand::Foreign { format: 1001, bytes: vec![9; 20] }),
+        payload: EntryPayload::Normal(LogCommand::Foreign { format: LOG_FORMAT + 1, bytes: vec![9; 20] }),
     });
     v
 }

@@ -1,7 +1,7 @@
 //! Issue 10, item 9: log entries carry a format version, and a master that meets a newer one
 //! stops with a clear error instead of misreading it.
 //!
-//! All three masters are stopped and an entry in format 1001 (as a newer RaftMFS would write
+//! All three masters are stopped and an entry in format LOG_FORMAT + 1 (as a newer RaftMFS would write
 //! it) is appended to each one's log at the same position, as if a newer leader had replicated
 //! it before it died. On restart the group elects a leader, whose first entry commits that one:
 //! every master that learns it is committed stops with an error naming both formats (a

@@ -32,7 +32,7 @@ use crate::config::MasterConfig;
 use crate::error::CsCallError;
 use crate::metrics::Metrics;
 use crate::namespace::ChunkMeta;
-use crate::raft_api::propose;
+use crate::proposer::Proposer;
 use crate::raft_types::{Command, Raft};
 use crate::sm_store::SharedState;
 use registry::{is_valid, Damage, Registry, ServerStatus};
@@ -61,6 +61,8 @@ pub struct Leadership {
 /// Everything the chunk side of a master shares. Cheap to use through an `Arc`.
 pub struct ChunkService {
     pub raft: Raft,
+    /// The way into the Raft log (batched with the client server's proposals).
+    pub proposer: Proposer,
     pub state: SharedState,
     pub cfg: Arc<MasterConfig>,
     pub metrics: Arc<Metrics>,
@@ -76,9 +78,16 @@ pub struct ChunkService {
 }
 
 impl ChunkService {
-    pub fn new(raft: Raft, state: SharedState, cfg: Arc<MasterConfig>, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        raft: Raft,
+        proposer: Proposer,
+        state: SharedState,
+        cfg: Arc<MasterConfig>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(ChunkService {
             raft,
+            proposer,
             state,
             cfg,
             metrics,
@@ -203,7 +212,7 @@ impl ChunkService {
         }
         if confirmed.len() != holders.len() {
             let cmd = Command::ChunkHolders { id, version, holders: confirmed.clone() };
-            propose(&self.raft, self.cfg.commit_timeout, cmd).await?;
+            self.proposer.propose(cmd).await?;
         }
         Ok(confirmed)
     }

@@ -11,7 +11,6 @@ use proto::cs::CsCommand;
 use super::placement::{self, Candidate};
 use super::replication::Snapshot;
 use super::{join_all, ChunkService};
-use crate::raft_api::propose;
 use crate::raft_types::{Command, CommandOutcome};
 
 /// An under-goal chunk the pass found.
@@ -120,7 +119,7 @@ async fn replicate_inner(svc: &ChunkService, r: &Replication) -> Result<(), Stri
         return Err("no valid copy".into());
     }
     let cmd = Command::ChunkBump { id, version: r.version, holders: holders.clone() };
-    match propose(&svc.raft, svc.cfg.commit_timeout, cmd).await {
+    match svc.proposer.propose(cmd).await {
         Ok(CommandOutcome::Result(Ok(Reply::Count(1)))) => {}
         Ok(_) => return Err("the chunk changed before the bump".into()),
         Err(answer) => return Err(format!("bump not committed: {answer:?}")),
@@ -144,7 +143,7 @@ async fn replicate_inner(svc: &ChunkService, r: &Replication) -> Result<(), Stri
                 Ok(_) => {
                     svc.registry().add_copy(id, dest, version, false);
                     let cmd = Command::ChunkCopyAdded { id, version, addr: dest.clone() };
-                    match propose(&svc.raft, svc.cfg.commit_timeout, cmd).await {
+                    match svc.proposer.propose(cmd).await {
                         Ok(_) => Ok(()),
                         Err(a) => Err(format!("{dest}: new holder not committed: {a:?}")),
                     }

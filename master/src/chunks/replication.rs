@@ -24,7 +24,6 @@ use super::plan::{plan, Action, ChunkFacts, DeleteReason, Health, Permits};
 use super::replicate::{choose_replications, replicate, Wanted};
 use super::{join_all, repair, ChunkService};
 use crate::namespace::ChunkMeta;
-use crate::raft_api::propose;
 use crate::raft_types::Command;
 
 /// Chunks opened for writing less than this ago are not replicated or trimmed: the writer
@@ -326,7 +325,7 @@ fn spawn_forget(svc: &Arc<ChunkService>, mut ids: Vec<u64>) {
     let svc = svc.clone();
     tokio::spawn(async move {
         let n = ids.len();
-        match propose(&svc.raft, svc.cfg.commit_timeout, Command::ChunksDeleted { ids }).await {
+        match svc.proposer.propose(Command::ChunksDeleted { ids }).await {
             Ok(_) => tracing::info!(chunks = n, "deleted chunks are gone from every chunkserver: forgotten"),
             Err(a) => tracing::info!(answer = ?a, "forgetting deleted chunks not committed"),
         }

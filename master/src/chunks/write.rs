@@ -23,7 +23,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::{join_all, placement, ChunkService};
 use crate::error::CsCallError;
 use crate::namespace::{ChunkMeta, ChunkSlot};
-use crate::raft_api::{outcome_body, propose};
+use crate::raft_api::outcome_body;
 use crate::raft_types::{Command, CommandOutcome};
 
 /// For this long after becoming leader, a chunk without a registered valid copy answers
@@ -223,7 +223,7 @@ impl ChunkService {
             new_chunk: Some(id),
             holders: created,
         };
-        let result = propose(&self.raft, self.cfg.commit_timeout, cmd).await;
+        let result = self.proposer.propose(cmd).await;
         // A commit that timed out may still happen: the id stays reserved (its copies are no
         // orphans) until it is applied or this leadership ends.
         if !matches!(result, Err(ResponseBody::Unavailable { .. })) {
@@ -286,7 +286,7 @@ impl ChunkService {
             new_chunk: None,
             holders: chain,
         };
-        match propose(&self.raft, self.cfg.commit_timeout, cmd).await {
+        match self.proposer.propose(cmd).await {
             Err(answer) => answer,
             Ok(CommandOutcome::Result(Ok(Reply::Chunk(mut loc)))) => {
                 match self.confirm_bump(loc.chunk_id, loc.version, &loc.servers).await {
