@@ -7,7 +7,7 @@ use std::time::Duration;
 use openraft::{Config, SnapshotPolicy};
 use proto::http_listener::GatedListener;
 use proto::meta::Timestamp;
-use raft_store::{RocksLogStore, SnapshotFiles};
+use raft_store::{FlushMode, RocksLogStore, SnapshotFiles};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -78,7 +78,8 @@ impl Master {
         let http_listener = bind(&cfg.http_listen, "http").await?;
         let cs_listener = bind(&cfg.cs_listen, "chunkservers").await?;
 
-        let log_store = RocksLogStore::<TypeConfig>::open(&cfg.data_path.join("changelog"))?;
+        // openraft 0.9 waits for each append's fsync before it goes on: do it in the append.
+        let log_store = RocksLogStore::<TypeConfig>::open_with(&cfg.data_path.join("changelog"), FlushMode::Inline)?;
         let files = SnapshotFiles::open(&cfg.data_path.join("snapshots"))?;
         let sm = StateMachineStore::open(files)?;
         let state = sm.shared();

@@ -60,8 +60,9 @@
 pub mod codec;
 pub mod error;
 pub mod log_store;
+pub mod recent;
 pub mod snapshot_files;
 
 pub use error::StoreError;
-pub use log_store::RocksLogStore;
+pub use log_store::{FlushMode, RocksLogStore};
 pub use snapshot_files::SnapshotFiles;

@@ -12,7 +12,7 @@ use openraft::{
     BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
     StorageError, StoredMembership,
 };
-use raft_store::{RocksLogStore, SnapshotFiles, StoreError};
+use raft_store::{FlushMode, RocksLogStore, SnapshotFiles, StoreError};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -126,12 +126,13 @@ impl RaftStateMachine<TC> for TestSm {
     }
 }
 
-struct Builder;
+/// Builds stores whose appends fsync where `.0` says.
+struct Builder(FlushMode);
 
 impl StoreBuilder<TC, RocksLogStore<TC>, TestSm, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, RocksLogStore<TC>, TestSm), StorageError<u64>> {
         let dir = TempDir::new().expect("tempdir");
-        let log = RocksLogStore::<TC>::open(&dir.path().join("log"))
+        let log = RocksLogStore::<TC>::open_with(&dir.path().join("log"), self.0)
             .map_err(|e| e.into_storage_error(ErrorSubject::Store, ErrorVerb::Read))?;
         let files =
             SnapshotFiles::open(&dir.path().join("snapshots")).map_err(|e| snap_err(e, None, ErrorVerb::Read))?;
@@ -142,5 +143,12 @@ impl StoreBuilder<TC, RocksLogStore<TC>, TestSm, TempDir> for Builder {
 
 #[test]
 fn openraft_storage_suite() {
-    Suite::<TC, RocksLogStore<TC>, TestSm, Builder, TempDir>::test_all(Builder).expect("openraft storage suite");
+    Suite::<TC, RocksLogStore<TC>, TestSm, Builder, TempDir>::test_all(Builder(FlushMode::Background))
+        .expect("openraft storage suite, fsync on the flusher thread");
+}
+
+#[test]
+fn openraft_storage_suite_with_the_fsync_in_append() {
+    Suite::<TC, RocksLogStore<TC>, TestSm, Builder, TempDir>::test_all(Builder(FlushMode::Inline))
+        .expect("openraft storage suite, fsync in append");
 }
