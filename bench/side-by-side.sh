@@ -144,6 +144,12 @@ tar --sort=name -cf "$tarball" -C "$home/tree" .
 rm -rf "$home/tree"
 tree_entries=$(tar -tf "$tarball" | wc -l)
 tree_mib=$(($(stat -c %s "$tarball") / 1048576))
+# What a user copies and clones: a real folder of this machine (this repository's bench/ in a
+# smoke run) and this repository, cloned as from a remote (a pack made and sent, then checked out).
+if ((smoke)) || [ ! -d /usr/share/doc ]; then copy_src=$repo/bench; else copy_src=/usr/share/doc; fi
+copy_entries=$(find "$copy_src" | wc -l)
+copy_mib=$(du -sm "$copy_src" | cut -f1)
+clone_files=$(git -C "$repo" ls-files | wc -l)
 
 # ---- bring-up ----
 say "bringing up RaftMFS"
@@ -257,9 +263,19 @@ w_tree() {
   rec "$t" tree.rm "rm -rf of that tree" entries/s "$(per_sec "$tree_entries" "$a" "$b")"
 }
 
+w_copy() {
+  local t=$1 d=$2 a b
+  mkdir -p "$d/copy"
+  a=$(now); cp -a "$copy_src" "$d/copy/"; b=$(now)
+  rec "$t" copy.cp "cp -a of $copy_src ($(printf "%'d" "$copy_entries") entries, $copy_mib MiB)" entries/s "$(per_sec "$copy_entries" "$a" "$b")"
+  a=$(now); git clone -q --no-local "$repo" "$d/copy/clone" 2>>"$log"; b=$(now)
+  rec "$t" copy.clone "git clone of a local repository (this one, $(printf "%'d" "$clone_files") files)" files/s "$(per_sec "$clone_files" "$a" "$b")"
+  rm -rf "$d/copy"
+}
+
 # ---- the rounds: every workload on RaftMFS, MooseFS, local in turn ----
 for r in $(seq 1 "$rounds"); do
-  for w in seq_write seq_read rand meta small tree; do
+  for w in seq_write seq_read rand meta small tree copy; do
     for t in "${targets[@]}"; do
       say "round $r/$rounds: $w on $t"
       "w_$w" "$t" "${root[$t]}/sbs/r$r"
@@ -321,7 +337,8 @@ RaftMFS (3 masters, 3 chunkservers, \`mfsmount\`) and MooseFS $mfs_version from 
 1 metalogger, 3 chunkservers, \`mfsmount\`, in a network namespace), both at goal 2 and trash time 0,
 and a plain folder, all three on the same disk. Every workload runs on RaftMFS, then MooseFS, then
 the local folder, then the next workload; $rounds round(s); each figure is the median of the rounds.
-Higher is better, except where the unit says otherwise; a ratio above 1 means RaftMFS is faster.
+Higher is better, except where the unit says otherwise; every ratio reads one way: above 1 means RaftMFS is
+better (for a lower-is-better row it is the other target's figure over RaftMFS's).
 
 MD
 cat >"$notes" <<MD
@@ -340,6 +357,9 @@ How each figure is measured (\`bench/side-by-side.sh\`, helpers \`bench/src/fsop
   create + write 4 KiB + close, no fsync (so the local folder's figure is its page cache).
 - The tree: \`tar -xf\` (as root: owners, modes and times restored), then \`du -s\` after dropping
   caches, then \`rm -rf\`; entries/s = entries in the tarball / seconds.
+- Copy and clone: \`cp -a\` of a folder of this machine into the target (entries/s = entries
+  \`find\` counts in it / seconds), then \`git clone --no-local\` of this repository into it (a
+  pack made, sent and checked out, as from a remote; files/s = files checked out / seconds).
 - Failover: \`bench/src/failpause.rs\`, one writer; RaftMFS $kills kills, MooseFS up to $kills_mfs; before each, all masters
   healthy and $steady s of steady progress; the pause is the longest gap between two completed
   operations around the kill. RaftMFS: \`deploy/local-cluster.sh kill-leader\` (SIGKILL of the

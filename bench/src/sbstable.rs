@@ -4,7 +4,9 @@
 //! Input (`--results`): one measurement per line, tab-separated:
 //! `target  key  label  unit  value` where target is `raftmfs`, `moosefs` or `local`. Rows keep the
 //! order in which their key first appears; each cell is the median of the key's values for that
-//! target; the ratios are RaftMFS/MooseFS and RaftMFS/local of those medians.
+//! target; the ratios are RaftMFS/MooseFS and RaftMFS/local of those medians, turned over for a
+//! unit that says "lower is better" (MooseFS/RaftMFS), so every ratio reads one way: above 1
+//! means RaftMFS is better.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -60,7 +62,10 @@ fn fmt_value(v: Option<f64>) -> String {
     }
 }
 
-fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
+/// RaftMFS's figure `a` against another's `b`, above 1 when RaftMFS is better: `a / b`, or
+/// `b / a` when lower is better.
+fn fmt_ratio(unit: &str, a: Option<f64>, b: Option<f64>) -> String {
+    let (a, b) = if unit.contains("lower is better") { (b, a) } else { (a, b) };
     match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => {
             let r = a / b;
@@ -122,8 +127,8 @@ fn table(rows: &[Row]) -> String {
             cell(m[0]),
             cell(m[1]),
             cell(m[2]),
-            fmt_ratio(m[0], m[1]),
-            fmt_ratio(m[0], m[2])
+            fmt_ratio(&r.unit, m[0], m[1]),
+            fmt_ratio(&r.unit, m[0], m[2])
         );
     }
     s
@@ -176,5 +181,18 @@ mod tests {
         .unwrap();
         let t = table(&rows);
         assert!(t.contains("| K | ops/s | 2.00 | 4.00 | – | 0.50× | – |"), "{t}");
+    }
+
+    #[test]
+    fn a_lower_is_better_ratio_is_turned_over() {
+        // A pause of 0.5 s against 5 s: RaftMFS is ten times better, and the ratio says 10×.
+        let rows = parse(
+            "raftmfs	p	P	s (lower is better)	0.5
+moosefs	p	P	s (lower is better)	5
+",
+        )
+        .unwrap();
+        let t = table(&rows);
+        assert!(t.contains("| P | s (lower is better) | 0.50 | 5.00 | – | 10× | – |"), "{t}");
     }
 }
