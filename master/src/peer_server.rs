@@ -56,12 +56,14 @@ pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, lim
 }
 
 async fn handle_conn(
-    mut stream: TcpStream,
+    stream: TcpStream,
     raft: &Raft,
     metrics: &Metrics,
     limits: &FrameLimits,
     idle: Option<std::time::Duration>,
 ) -> Result<(), proto::frame::FrameError> {
+    // Buffered reads: a frame's header and body in one read. Writes pass straight through.
+    let mut stream = tokio::io::BufReader::with_capacity(proto::rpc::READ_BUFFER, stream);
     loop {
         // Waiting for a frame's first byte is cancel safe: an idle connection just closes.
         let first = match idle {

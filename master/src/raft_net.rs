@@ -9,6 +9,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -47,7 +48,7 @@ pub struct PeerClient {
     addr: String,
     me: Arc<PeerIdentity>,
     /// The connection and when it was last used.
-    conn: Mutex<(Option<TcpStream>, Instant)>,
+    conn: Mutex<(Option<PeerStream>, Instant)>,
 }
 
 /// Why a call to a peer failed before getting an answer.
@@ -69,6 +70,9 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// A connection to a peer, read through a buffer (an answer's header and body in one read).
+pub type PeerStream = BufReader<TcpStream>;
+
 /// Send one request to `addr` over `conn` (connecting when needed) and read the answer.
 ///
 /// The stream is taken out of `conn` for the exchange and put back only once the answer is
@@ -80,7 +84,7 @@ impl std::fmt::Display for CallError {
 /// A new connection is made from `me` and passes the handshake of `peer_auth.rs` first; a
 /// peer that refuses it (or fails it) counts as unreachable.
 pub async fn call_once(
-    conn: &mut Option<TcpStream>,
+    conn: &mut Option<PeerStream>,
     me: &PeerIdentity,
     addr: &str,
     req: &PeerRequest,
@@ -88,10 +92,13 @@ pub async fn call_once(
 ) -> Result<PeerResponse, CallError> {
     let mut stream = match conn.take() {
         Some(s) => s,
-        None => me.connect(addr, CONNECT_TIMEOUT).await.map_err(|e| match e {
-            HandshakeError::Io(e) => CallError::Unreachable(e),
-            other => CallError::Unreachable(std::io::Error::other(format!("{addr}: {other}"))),
-        })?,
+        None => BufReader::with_capacity(
+            proto::rpc::READ_BUFFER,
+            me.connect(addr, CONNECT_TIMEOUT).await.map_err(|e| match e {
+                HandshakeError::Io(e) => CallError::Unreachable(e),
+                other => CallError::Unreachable(std::io::Error::other(format!("{addr}: {other}"))),
+            })?,
+        ),
     };
     let exchange = async {
         proto::frame::write_frame(&mut stream, req).await?;
