@@ -97,7 +97,13 @@ fn rtt(count: usize) -> anyhow::Result<(f64, f64)> {
 
 fn fdatasync(dir: &std::path::Path, count: usize) -> anyhow::Result<(f64, f64)> {
     let path = dir.join(format!("floor-probe-{}", std::process::id()));
-    let f = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).context("probe file")?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .context("probe file")?;
     f.write_all_at(&vec![0u8; 1 << 20], 0)?;
     f.sync_all()?;
     let rec = [9u8; 300];

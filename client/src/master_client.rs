@@ -46,6 +46,8 @@ pub struct ClientConfig {
     /// MD5 of the export password (`mfspassword=`, `mfsmd5pass=`), answered to the masters'
     /// challenge; `None` when the export needs none.
     pub password_md5: Option<[u8; 16]>,
+    /// Open a session on the meta tree (trash, sustained: `mfsmount -m`), not the file tree.
+    pub meta: bool,
 }
 
 impl ClientConfig {
@@ -59,6 +61,7 @@ impl ClientConfig {
             info: String::from("raftmfs client"),
             subfolder: String::from("/"),
             password_md5: None,
+            meta: false,
         }
     }
 }
@@ -242,7 +245,7 @@ impl MasterClient {
             protocol: PROTOCOL_VERSION,
             version: client_version(),
             subfolder: self.cfg.subfolder.clone(),
-            meta: false,
+            meta: self.cfg.meta,
             password,
         };
         self.exchange(&conn, body, remaining).await

@@ -20,6 +20,11 @@ use serde::{Deserialize, Serialize};
 use crate::exports::ExportRule;
 use crate::namespace::Namespace;
 
+/// The `root` of a meta session (`mfsmount -m`): no inode has number 0, so such a session can
+/// reach nothing of the file tree; it may only list and restore the trash
+/// ([`SessionAccess::is_meta`]).
+pub const META_ROOT: Ino = 0;
+
 /// The permissions of one session, fixed when it opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionAccess {
@@ -108,6 +113,11 @@ impl SessionAccess {
         self.root != ROOT_INODE
     }
 
+    /// A session on the meta tree (trash, sustained) rather than the file tree.
+    pub fn is_meta(&self) -> bool {
+        self.root == META_ROOT
+    }
+
     /// The namespace inode for the client's `ino`: 1 is the session root; any other inode must
     /// be inside it (a directory below it, or a file with a name below it) or be open in this
     /// session (a file unlinked while open). EPERM otherwise; ENOENT for a number that names
@@ -140,6 +150,18 @@ impl SessionAccess {
     /// inode translation.
     pub fn write_op(&self, ns: &Namespace, session: u64, op: WriteOp) -> Result<WriteOp, Errno> {
         self.check_write(&op)?;
+        let on_trash = matches!(op, WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. });
+        if self.is_meta() {
+            // The meta tree: the trash operations, and the release that keeps it alive.
+            return match op {
+                WriteOp::Release { ino } => Ok(WriteOp::Release { ino: self.root_only(ino) }),
+                op if on_trash => Ok(op),
+                _ => Err(Errno::EPERM),
+            };
+        }
+        if on_trash {
+            return Err(Errno::EPERM);
+        }
         if !self.confined() {
             return Ok(op);
         }
@@ -172,12 +194,23 @@ impl SessionAccess {
             }
             WriteOp::ChunkWrite { ino, index, failed } => WriteOp::ChunkWrite { ino: i(ino)?, index, failed },
             WriteOp::WriteEnd { ino, size } => WriteOp::WriteEnd { ino: i(ino)?, size },
+            op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }
 
     /// The read as the namespace must see it: inode translation; `..` of the session root is
     /// the root itself.
     pub fn read_op(&self, ns: &Namespace, session: u64, op: ReadOp) -> Result<ReadOp, Errno> {
+        let on_trash = matches!(op, ReadOp::TrashList { .. } | ReadOp::TrashItem { .. });
+        if self.is_meta() {
+            return match op {
+                op @ (ReadOp::StatFs | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => Ok(op),
+                _ => Err(Errno::EPERM),
+            };
+        }
+        if on_trash {
+            return Err(Errno::EPERM);
+        }
         if !self.confined() {
             return Ok(op);
         }
@@ -198,7 +231,7 @@ impl SessionAccess {
             ReadOp::Access { ino, mask } => ReadOp::Access { ino: i(ino)?, mask },
             ReadOp::ChunkRead { ino, index } => ReadOp::ChunkRead { ino: i(ino)?, index },
             ReadOp::FileChunks { ino, from } => ReadOp::FileChunks { ino: i(ino)?, from },
-            op @ (ReadOp::StatFs | ReadOp::Digest) => op,
+            op @ (ReadOp::StatFs | ReadOp::Digest | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => op,
         })
     }
 
@@ -206,7 +239,7 @@ impl SessionAccess {
     /// directory a `ReadDir` listed (after translation), whose `..` stays at the root when it
     /// is the session root.
     pub fn reply(&self, listed: Option<Ino>, mut r: Reply) -> Reply {
-        if !self.confined() {
+        if !self.confined() || self.is_meta() {
             return r;
         }
         let out = |ino: &mut Ino| {
@@ -292,6 +325,34 @@ mod tests {
         assert_eq!(ns.apply_write(&as_user(&plain), &mk), Err(Errno::EACCES));
         let ig = SessionAccess { ignore_gid: true, ..SessionAccess::full() };
         assert!(ns.apply_write(&as_user(&ig), &mk).is_ok());
+    }
+
+    #[test]
+    fn meta_sessions_reach_only_the_trash_and_others_never_do() {
+        let ns = Namespace::new(Timestamp::default());
+        let meta = SessionAccess { root: META_ROOT, ..SessionAccess::full() };
+        let full = SessionAccess::full();
+        let sub = SessionAccess { root: 7, ..SessionAccess::full() };
+        let trash_ops = [
+            WriteOp::Undelete { ino: 5 },
+            WriteOp::Purge { ino: 5 },
+            WriteOp::SetTrashPath { ino: 5, path: b"a".to_vec() },
+        ];
+        for op in trash_ops {
+            assert_eq!(meta.write_op(&ns, 1, op.clone()), Ok(op.clone()));
+            assert_eq!(full.write_op(&ns, 1, op.clone()), Err(Errno::EPERM));
+            assert_eq!(sub.write_op(&ns, 1, op), Err(Errno::EPERM));
+        }
+        let mk = WriteOp::MkDir { parent: 1, name: b"a".to_vec(), mode: 0o755, umask: 0 };
+        assert_eq!(meta.write_op(&ns, 1, mk), Err(Errno::EPERM));
+        assert!(meta.write_op(&ns, 1, WriteOp::Release { ino: 1 }).is_ok(), "the keepalive");
+        let list = ReadOp::TrashList { after: 0, max: 10, sustained: false };
+        assert_eq!(meta.read_op(&ns, 1, list.clone()), Ok(list.clone()));
+        assert_eq!(full.read_op(&ns, 1, list.clone()), Err(Errno::EPERM));
+        assert_eq!(sub.read_op(&ns, 1, list), Err(Errno::EPERM));
+        assert_eq!(meta.read_op(&ns, 1, ReadOp::GetAttr { ino: 1 }), Err(Errno::EPERM));
+        let ro_meta = SessionAccess { readonly: true, ..meta };
+        assert_eq!(ro_meta.write_op(&ns, 1, WriteOp::Purge { ino: 5 }), Err(Errno::EROFS));
     }
 
     #[test]

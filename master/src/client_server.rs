@@ -252,10 +252,7 @@ impl ClientService {
                 Err(denied) => return Err(denied.to_string()),
             }
         };
-        if meta {
-            return Err("the meta tree (mfsmount -m) is not supported yet".into());
-        }
-        let root = self.resolve_folder(&path)?;
+        let root = if meta { crate::access::META_ROOT } else { self.resolve_folder(&path)? };
         tracing::debug!(%peer, folder = %path, line = rule.line, "session allowed");
         Ok(SessionAccess::from_rule(&rule, root))
     }

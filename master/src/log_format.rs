@@ -23,7 +23,8 @@ use crate::raft_types::Command;
 /// to this one (each only added commands).
 /// 1000: the first versioned format (session secrets, per-file sparse chunk tables).
 /// 1001: `Command::Batch` (commands proposed together).
-pub const LOG_FORMAT: u16 = 1001;
+/// 1002: the meta tree's writes (`Undelete`, `Purge`, `SetTrashPath`).
+pub const LOG_FORMAT: u16 = 1002;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;

@@ -86,6 +86,12 @@ pub const MAX_FAILED: usize = 64;
 /// Longest chunkserver address accepted in a request (a host name is at most 253 bytes).
 pub const MAX_ADDR_LEN: usize = 300;
 
+/// Most items in one [`ReadOp::TrashList`] answer.
+pub const MAX_TRASH_PAGE: usize = 1000;
+
+/// Longest path of a file in the trash ([`WriteOp::SetTrashPath`]).
+pub const MAX_TRASH_PATH: usize = 4096;
+
 /// Length of the random challenge a master sends before a password check.
 pub const CHALLENGE_LEN: usize = 32;
 
@@ -214,6 +220,16 @@ pub enum WriteOp {
     /// Data was written up to `size` bytes: grow the file to at least `size` and set
     /// mtime/ctime (and drop suid/sgid for non-root). Reply: [`Reply::Attr`].
     WriteEnd { ino: Ino, size: u64 },
+    /// Meta sessions only: put a file of the trash back at its path, making the folders on
+    /// the way that are missing (mode 0755, owned by root). EEXIST when the name is taken.
+    /// Reply: [`Reply::Done`].
+    Undelete { ino: Ino },
+    /// Meta sessions only: remove a file from the trash now (freed, or sustained while it
+    /// is open). Reply: [`Reply::Done`].
+    Purge { ino: Ino },
+    /// Meta sessions only: where a file of the trash will be put back ("dir/name", relative
+    /// to the root). Reply: [`Reply::Done`].
+    SetTrashPath { ino: Ino, path: Vec<u8> },
 }
 
 impl WriteOp {
@@ -237,6 +253,9 @@ impl WriteOp {
             WriteOp::SetTrashTime { .. } => "settrashtime",
             WriteOp::ChunkWrite { .. } => "chunk_write",
             WriteOp::WriteEnd { .. } => "write_end",
+            WriteOp::Undelete { .. } => "undelete",
+            WriteOp::Purge { .. } => "purge",
+            WriteOp::SetTrashPath { .. } => "set_trash_path",
         }
     }
 
@@ -278,9 +297,13 @@ impl WriteOp {
                 Ok(())
             }
             WriteOp::RemoveXattr { name, .. } => xattr_name_ok(name),
-            WriteOp::Open { .. } | WriteOp::Release { .. } | WriteOp::SetGoal { .. } | WriteOp::SetTrashTime { .. } => {
-                Ok(())
-            }
+            WriteOp::SetTrashPath { path, .. } => trash_path_ok(path),
+            WriteOp::Open { .. }
+            | WriteOp::Release { .. }
+            | WriteOp::SetGoal { .. }
+            | WriteOp::SetTrashTime { .. }
+            | WriteOp::Undelete { .. }
+            | WriteOp::Purge { .. } => Ok(()),
         }
     }
 
@@ -294,6 +317,25 @@ impl WriteOp {
             _ => true,
         }
     }
+}
+
+/// A path to restore a file of the trash to: "a/b/name", at most [`MAX_TRASH_PATH`] bytes,
+/// every part a valid name ("." and ".." refused).
+pub fn trash_path_ok(path: &[u8]) -> Result<(), Errno> {
+    if path.len() > MAX_TRASH_PATH {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let mut parts = path.split(|&b| b == b'/').filter(|p| !p.is_empty()).peekable();
+    if parts.peek().is_none() {
+        return Err(Errno::EINVAL);
+    }
+    for part in parts {
+        name_ok(part)?;
+        if part == b"." || part == b".." || part.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
 }
 
 fn name_ok(name: &[u8]) -> Result<(), Errno> {
@@ -342,6 +384,13 @@ pub enum ReadOp {
     /// A hash of the whole replicated namespace and the log index it reflects, for checking
     /// that replicas agree. Reply: [`Reply::Digest`].
     Digest,
+    /// Meta sessions only (`mfsmount -m`): deleted files in the trash (or, with `sustained`,
+    /// those deleted while open), inode numbers above `after`, at most `max` (up to
+    /// [`MAX_TRASH_PAGE`]) in inode order. Reply: [`Reply::Trash`].
+    TrashList { after: Ino, max: u32, sustained: bool },
+    /// Meta sessions only: one file of the trash or of the sustained set. Reply:
+    /// [`Reply::Trash`] with one item; ENOENT when it is in neither.
+    TrashItem { ino: Ino },
 }
 
 impl ReadOp {
@@ -359,6 +408,8 @@ impl ReadOp {
             ReadOp::ChunkRead { .. } => "chunk_read",
             ReadOp::FileChunks { .. } => "file_chunks",
             ReadOp::Digest => "digest",
+            ReadOp::TrashList { .. } => "trash_list",
+            ReadOp::TrashItem { .. } => "trash_item",
         }
     }
 
@@ -376,7 +427,14 @@ impl ReadOp {
             | ReadOp::Access { .. }
             | ReadOp::ChunkRead { .. }
             | ReadOp::FileChunks { .. }
-            | ReadOp::Digest => Ok(()),
+            | ReadOp::Digest
+            | ReadOp::TrashItem { .. } => Ok(()),
+            ReadOp::TrashList { max, .. } => {
+                if *max as usize > MAX_TRASH_PAGE {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -448,6 +506,19 @@ pub enum Reply {
         applied_index: u64,
         digest: String,
     },
+    /// Files of the trash or sustained ones (the meta tree).
+    Trash(Vec<TrashItem>),
+}
+
+/// A deleted file as the meta tree shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashItem {
+    /// Its attributes (link count 0).
+    pub attr: Attr,
+    /// Where it will be put back ("dir/name"); for a sustained file, where it was when deleted
+    /// if it went through the trash, else empty.
+    #[serde(with = "crate::bytes")]
+    pub path: Vec<u8>,
 }
 
 /// Where one chunk of a file lives.

@@ -209,6 +209,7 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         info: format!("mfsmount {host}:{}", mountpoint.display()),
         subfolder: format!("/{}", opts.subfolder_parts().unwrap_or_default().join("/")),
         password_md5,
+        meta: opts.meta,
     };
     // The masters check the export rules (address, subfolder, password) and answer the
     // subfolder as inode 1: the mount needs no translation of its own.

@@ -140,7 +140,7 @@ impl Namespace {
     }
 
     /// Give `inode` the next inode number and name it `name` in `parent`.
-    fn add_child(&mut self, now: Timestamp, parent: Ino, name: &[u8], inode: Inode) -> Attr {
+    pub(super) fn add_child(&mut self, now: Timestamp, parent: Ino, name: &[u8], inode: Inode) -> Attr {
         let ino = self.next_ino;
         self.next_ino += 1;
         let is_dir = inode.is_dir();
@@ -156,7 +156,7 @@ impl Namespace {
 /// inherits the setgid bit), else the caller's. A non-directory keeps sgid only when its
 /// creator is in its group or root (as Linux `mode_strip_sgid`). Goal and trash time come
 /// from the parent (MooseFS).
-fn new_inode(ctx: &OpContext, parent: &Inode, perm: u32, body: Body) -> Inode {
+pub(super) fn new_inode(ctx: &OpContext, parent: &Inode, perm: u32, body: Body) -> Inode {
     let creds = &ctx.creds;
     let is_dir = matches!(body, Body::Dir(_));
     let mut perm = perm;

@@ -26,6 +26,7 @@ mod dir;
 mod entries;
 mod goal;
 mod inode;
+mod meta_tree;
 mod names;
 mod open;
 mod perm;
@@ -164,6 +165,9 @@ impl Namespace {
             WriteOp::SetGoal { ino, goal, recursive } => self.set_goal(ctx, *ino, *goal, *recursive),
             WriteOp::SetTrashTime { ino, seconds, recursive } => self.set_trash_time(ctx, *ino, *seconds, *recursive),
             WriteOp::WriteEnd { ino, size } => self.write_end(ctx, *ino, *size),
+            WriteOp::Undelete { ino } => self.undelete(ctx, *ino),
+            WriteOp::Purge { ino } => self.purge(*ino),
+            WriteOp::SetTrashPath { ino, path } => self.set_trash_path(*ino, path),
             // Needs the leader's decision (new id or bump, holders): it arrives as
             // `Command::ChunkWrite` through `Namespace::apply_chunk_write`, never here.
             WriteOp::ChunkWrite { .. } => Err(Errno::EINVAL),
@@ -188,6 +192,8 @@ impl Namespace {
             ReadOp::ChunkRead { ino, index } => self.chunk_read(creds, *ino, *index),
             ReadOp::FileChunks { ino, from } => self.file_chunks(*ino, *from),
             ReadOp::Digest => Err(Errno::ENOSYS),
+            ReadOp::TrashList { after, max, sustained } => self.trash_list(*after, *max, *sustained),
+            ReadOp::TrashItem { ino } => self.trash_item(*ino),
         }
     }
 

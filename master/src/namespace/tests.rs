@@ -5,6 +5,7 @@
 
 mod chunks;
 mod create;
+mod meta_tree;
 mod open_trash;
 mod perm;
 mod readdir;
