@@ -34,13 +34,10 @@ impl Namespace {
         }
     }
 
-    /// `ino` has no name left. Open → sustained until its last release; a regular file with
-    /// a trash time → trash; anything else → freed.
+    /// `ino` has no name left. A regular file with a trash time → trash (open or not, as
+    /// MooseFS: a file closed a moment later must still be there to restore); else open →
+    /// sustained until its last release; anything else → freed.
     fn orphan(&mut self, ino: Ino, parent: Ino, name: &[u8], now: Timestamp) {
-        if self.is_open(ino) {
-            self.sustained.insert(ino);
-            return;
-        }
         let Some(inode) = self.inodes.get(&ino) else {
             return;
         };
@@ -49,6 +46,8 @@ impl Namespace {
             let path = self.trash_path(parent, name);
             self.trash.insert(ino, TrashEntry { path, expires });
             self.trash_by_expiry.insert((expires, ino));
+        } else if self.is_open(ino) {
+            self.sustained.insert(ino);
         } else {
             self.free_inode(ino);
         }

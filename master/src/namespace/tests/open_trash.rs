@@ -28,15 +28,15 @@ fn an_unlinked_open_file_stays_readable_by_inode_until_its_release() {
 }
 
 #[test]
-fn an_open_file_deleted_with_a_trash_time_is_sustained_then_freed_on_release() {
+fn an_open_file_deleted_with_a_trash_time_goes_to_the_trash_and_stays_after_release() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "f").unwrap().ino;
     fs.give_chunks(f, &[5]);
     fs.unlink(ROOT, "f").unwrap();
-    assert!(fs.is_sustained(f) && !fs.in_trash(f));
+    assert!(fs.in_trash(f) && !fs.is_sustained(f), "as MooseFS: the trash, open or not");
     fs.release(f).unwrap();
-    assert_eq!(fs.getattr(f), Err(Errno::ENOENT));
-    assert!(fs.ns.chunks_to_delete().contains(&5));
+    assert!(fs.in_trash(f) && fs.getattr(f).is_ok(), "still there to restore");
+    assert!(!fs.ns.chunks_to_delete().contains(&5));
 }
 
 #[test]
@@ -163,6 +163,7 @@ fn statfs_counts_inodes_trash_and_sustained_bytes() {
     fs.truncate(kept, 100).unwrap();
     let trashed = fs.file(ROOT, "trashed").unwrap().ino;
     fs.truncate(trashed, 30).unwrap();
+    fs.set_trash_time(kept, 0, false).unwrap(); // open and no trash time: sustained
     fs.unlink(ROOT, "kept").unwrap();
     fs.unlink(ROOT, "trashed").unwrap();
     let s = fs.statfs();

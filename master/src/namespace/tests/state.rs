@@ -14,6 +14,7 @@ fn busy(fs: &mut Fs) {
     fs.setxattr(f, "user.k", b"v", XattrMode::Set).unwrap();
     let g = fs.file(d, "g").unwrap().ino;
     fs.unlink(d, "g").unwrap(); // trash
+    fs.set_trash_time(f, 0, false).unwrap(); // so that, open, it is sustained
     fs.unlink(d, "f").unwrap();
     fs.unlink(ROOT, "hard").unwrap(); // sustained: still open
     fs.truncate(f, 1).unwrap(); // chunk 2 to delete
