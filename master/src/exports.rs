@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 /// The rule MooseFS ships (`mfsexports.cfg.sample`), used when the file does not exist.
-pub const DEFAULT_RULE: &str = "* / rw,alldirs,admin,maproot=0:0";
+pub const DEFAULT_RULE: &str = "* / rw,alldirs,admin,maproot=0:0\n* . rw\n";
 
 /// Where `maproot` and `mapall` map to unless told otherwise (MooseFS's default).
 pub const DEFAULT_MAP: (u32, u32) = (999, 999);
@@ -174,7 +174,8 @@ impl Accounts for SystemAccounts {
 }
 
 impl Exports {
-    /// MooseFS's shipped rule ([`DEFAULT_RULE`]), for a master without an exports file.
+    /// MooseFS's shipped rules ([`DEFAULT_RULE`]: the whole tree, and the meta tree), for a
+    /// master without an exports file.
     pub fn builtin_default() -> Exports {
         match Exports::parse(DEFAULT_RULE, "built-in default", &SystemAccounts) {
             Ok(e) => e,
@@ -731,6 +732,8 @@ mod tests {
         assert!(!r.readonly && r.alldirs && r.admin);
         assert_eq!(r.maproot, (0, 0));
         assert!(e.check(&req("192.168.7.7", "/any/where")).is_ok());
+        let meta = SessionRequest { meta: true, ..req("192.168.7.7", "/") };
+        assert!(e.check(&meta).is_ok(), "the meta tree too, as MooseFS's sample file");
     }
 
     #[test]

@@ -99,11 +99,14 @@ impl MetaState {
             Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
             Command::Batch(cmds) => CommandOutcome::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::OpenSession { now, info, access, secret } => {
-                // The leader resolved the root folder; it may have gone since.
-                match self.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: access.root }) {
-                    Ok(Reply::Attr(a)) if a.kind == FileType::Dir && a.nlink > 0 => {}
-                    Ok(_) => return CommandOutcome::Result(Err(Errno::ENOTDIR)),
-                    Err(e) => return CommandOutcome::Result(Err(e)),
+                // The leader resolved the root folder; it may have gone since. (A meta
+                // session's root is no folder: it sees the trash only.)
+                if !access.is_meta() {
+                    match self.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: access.root }) {
+                        Ok(Reply::Attr(a)) if a.kind == FileType::Dir && a.nlink > 0 => {}
+                        Ok(_) => return CommandOutcome::Result(Err(Errno::ENOTDIR)),
+                        Err(e) => return CommandOutcome::Result(Err(e)),
+                    }
                 }
                 let id = self.next_session;
                 self.next_session += 1;

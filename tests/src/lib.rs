@@ -576,8 +576,10 @@ impl Cluster {
             .expect("spawn mfsmount");
         let mut m = Mount { dir, log, child: Some(child), _tmp: tmp };
         let deadline = Instant::now() + Duration::from_secs(30);
+        // A file mount answers its `.raftmfs`; a meta mount (`-m`) its `trash` folder.
+        let probe = if extra.iter().any(|a| *a == "-m" || *a == "--meta") { "trash" } else { ".raftmfs" };
         loop {
-            if is_mounted(&m.dir) && std::fs::metadata(m.dir.join(".raftmfs")).is_ok() {
+            if is_mounted(&m.dir) && std::fs::metadata(m.dir.join(probe)).is_ok() {
                 break;
             }
             if let Some(Ok(Some(st))) = m.child.as_mut().map(|c| c.try_wait()) {

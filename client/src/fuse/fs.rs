@@ -113,7 +113,7 @@ fn name_bytes(n: &OsStr) -> Vec<u8> {
     n.as_bytes().to_vec()
 }
 
-fn to_system_time(t: Timestamp) -> SystemTime {
+pub(super) fn to_system_time(t: Timestamp) -> SystemTime {
     if t.secs >= 0 {
         UNIX_EPOCH + Duration::new(t.secs as u64, t.nsecs.min(999_999_999))
     } else {
@@ -142,7 +142,7 @@ fn set_time(t: TimeOrNow) -> SetTime {
     }
 }
 
-fn fuse_kind(k: FileType) -> fuser::FileType {
+pub(super) fn fuse_kind(k: FileType) -> fuser::FileType {
     match k {
         FileType::File => fuser::FileType::RegularFile,
         FileType::Dir => fuser::FileType::Directory,

@@ -505,7 +505,7 @@ MooseFS options:
     -S PATH                 mount this folder of the file system; '-o mfssubfolder=PATH'
     -p                      ask for the export password on the terminal ('-o askpassword');
                             the masters check it by challenge (it never crosses the wire)
-    -m, --meta              mount the meta tree (trash, reserved): not supported yet
+    -m, --meta              mount the meta tree (trash, sustained): restore or purge deleted files
     -o mfsmaster=H1,H2:P    masters as an -o option (hosts after the first need a ':' or a '.')
     -o mfspassword=PASS     the export password (as -p)
     -o mfsmd5pass=MD5       the export password given as its MD5 (32 hex digits)

@@ -16,6 +16,7 @@ use proto::client::WriteOp;
 use proto::meta::ROOT_INODE;
 
 use super::fs::{FsConfig, RaftMfs, Shared};
+use super::meta_fs::MetaFs;
 use super::mount_opts::{usage, MountOpts};
 use crate::data_path::FileIo;
 use crate::error::ClientError;
@@ -69,10 +70,6 @@ pub fn main(args: &[String]) -> i32 {
     if opts.version {
         println!("mfsmount (RaftMFS) {}", env!("CARGO_PKG_VERSION"));
         return 0;
-    }
-    if opts.meta {
-        eprintln!("mfsmount: the meta tree (-m/--meta) is not supported yet");
-        return 1;
     }
     let Some(mp) = opts.mountpoint.clone() else {
         eprintln!("mfsmount: no mount point given\nsee 'mfsmount --help'");
@@ -228,6 +225,21 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         Ok(m) => m,
         Err(e) => return ready.fail(&e),
     };
+    let mut mount_opts = opts.fuse_opts.clone();
+    if !mount_opts.iter().any(|o| matches!(o, MountOption::FSName(_))) {
+        mount_opts.push(MountOption::FSName(format!("mfs#{}", masters.first().cloned().unwrap_or_default())));
+    }
+    if !mount_opts.iter().any(|o| matches!(o, MountOption::Subtype(_))) {
+        mount_opts.push(MountOption::Subtype("mfs".into()));
+    }
+    if opts.meta {
+        // The meta tree's folders are root's, 0700 and the like: the kernel enforces them.
+        if !mount_opts.contains(&MountOption::DefaultPermissions) {
+            mount_opts.push(MountOption::DefaultPermissions);
+        }
+        let fs = MetaFs::new(meta.clone(), rt.handle().clone());
+        return mount_and_serve(fs, &opts, mountpoint, &mount_opts, ready, rt, meta, &masters);
+    }
     let root = ROOT_INODE;
     let io = Arc::new(FileIo::new(meta.clone()));
     let fs_cfg = FsConfig {
@@ -240,14 +252,22 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
     };
     let shared = Arc::new(Shared::new(io, root, fs_cfg, &masters, &opts.subfolder));
     let fs = RaftMfs::new(shared.clone(), rt.handle().clone());
-    let mut mount_opts = opts.fuse_opts.clone();
-    if !mount_opts.iter().any(|o| matches!(o, MountOption::FSName(_))) {
-        mount_opts.push(MountOption::FSName(format!("mfs#{}", masters.first().cloned().unwrap_or_default())));
-    }
-    if !mount_opts.iter().any(|o| matches!(o, MountOption::Subtype(_))) {
-        mount_opts.push(MountOption::Subtype("mfs".into()));
-    }
-    let mut session = match fuser::Session::new(fs, &mountpoint, &mount_opts) {
+    mount_and_serve(fs, &opts, mountpoint, &mount_opts, ready, rt, meta, &masters)
+}
+
+/// Mount `fs`, serve it until unmounted, close the session. Returns the exit code.
+#[allow(clippy::too_many_arguments)]
+fn mount_and_serve<FS: fuser::Filesystem>(
+    fs: FS,
+    opts: &MountOpts,
+    mountpoint: PathBuf,
+    mount_opts: &[MountOption],
+    ready: Ready,
+    rt: tokio::runtime::Runtime,
+    meta: Arc<MasterClient>,
+    masters: &[String],
+) -> i32 {
+    let mut session = match fuser::Session::new(fs, &mountpoint, mount_opts) {
         Ok(s) => s,
         Err(e) => {
             let _ = rt.block_on(async { tokio::time::timeout(CLOSE_WAIT, meta.close()).await });
