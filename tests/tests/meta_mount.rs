@@ -1,7 +1,8 @@
 //! The meta tree through a real `mfsmount -m` (issue 13): deleted files are listed in
 //! `trash/XXX` under MooseFS's names, read as their paths, put back by a rename into `undel`
 //! (missing folders made, a taken name refused), re-pathed by a write, purged by an unlink;
-//! files deleted while open show in `sustained/` (and `reserved/`); a restore made while the
+//! files deleted while open show in `sustained/` (and `reserved/`); `-o mfsflattrash` lists the
+//! trash without subfolders; a restore made while the
 //! leader is SIGKILLed pauses and completes. (Loopback blocks 127.0.71.x and 127.0.72.x.)
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -126,6 +127,12 @@ fn trash_restores_repaths_and_purges_through_the_meta_mount() {
     std::fs::remove_file(m.path("late.txt")).unwrap();
     let le = entry(&meta, l, "late.txt");
     wait_listed(&le);
+    // `-o mfsflattrash`: the same files straight in trash/, no subfolders.
+    let flat = c.mount(&["-m", "-o", "mfsflattrash"]);
+    let names = listed(&flat.path("trash"));
+    assert!(names.contains(&format!("{l:08X}|late.txt")) && names.contains(&"undel".to_string()), "{names:?}");
+    assert!(!names.contains(&"000".to_string()), "{names:?}");
+    drop(flat);
     let leader = c.wait_leader(LIMIT);
     c.kill(leader);
     std::fs::rename(&le, undel_of(&le)).unwrap();

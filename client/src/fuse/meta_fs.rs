@@ -46,6 +46,8 @@ struct Listing {
 
 struct Shared {
     meta: Arc<MasterClient>,
+    /// `mfsflattrash`: every file of the trash straight in `trash/`, no subfolders.
+    flat: bool,
     mounted_at: SystemTime,
     trash: Mutex<Option<Listing>>,
     sustained: Mutex<Option<Listing>>,
@@ -58,8 +60,9 @@ pub struct MetaFs {
 }
 
 impl MetaFs {
-    pub fn new(meta: Arc<MasterClient>, rt: tokio::runtime::Handle) -> MetaFs {
-        let sh = Shared { meta, mounted_at: SystemTime::now(), trash: Mutex::new(None), sustained: Mutex::new(None) };
+    pub fn new(meta: Arc<MasterClient>, flat: bool, rt: tokio::runtime::Handle) -> MetaFs {
+        let sh =
+            Shared { meta, flat, mounted_at: SystemTime::now(), trash: Mutex::new(None), sustained: Mutex::new(None) };
         MetaFs { sh: Arc::new(sh), rt }
     }
 
@@ -124,6 +127,7 @@ impl Shared {
     fn dir_attr(&self, node: Node) -> FileAttr {
         let nlink = match node {
             Node::Root => 4,
+            Node::Trash if self.flat => 3,
             Node::Trash => 2 + SUBFOLDERS as u32 + 1,
             Node::Sub(_) => 3,
             _ => 2,
@@ -179,7 +183,7 @@ impl Shared {
             (Node::Root, _) => Err(Errno::ENOENT),
             (Node::Trash, b"undel") => folder(Node::TrashUndel),
             (Node::Sub(i), b"undel") => folder(Node::SubUndel(i)),
-            (Node::Trash, n) if meta_names::parse_subfolder(n).is_some() => {
+            (Node::Trash, n) if !self.flat && meta_names::parse_subfolder(n).is_some() => {
                 folder(Node::Sub(meta_names::parse_subfolder(n).unwrap_or(0)))
             }
             (Node::Trash | Node::Sub(_) | Node::Sustained | Node::Reserved, n) => {
@@ -225,6 +229,10 @@ impl Shared {
             Node::Root => {
                 out.push((Node::Trash.id(), Directory, b"trash".to_vec()));
                 out.push((Node::Sustained.id(), Directory, b"sustained".to_vec()));
+            }
+            Node::Trash if self.flat => {
+                out.extend(files(&self.list(creds, false).await?, None));
+                out.push((Node::TrashUndel.id(), Directory, b"undel".to_vec()));
             }
             Node::Trash => {
                 for i in 0..SUBFOLDERS as u16 {

@@ -7,6 +7,8 @@
 //! /sustained                 files deleted while still open (`reserved` too, its older name)
 //! ```
 //!
+//! With `-o mfsflattrash` the files are straight in `/trash`, beside `undel`.
+//!
 //! A deleted file is named `%08X|path` with its path's `/` shown as `|`; only the hex number
 //! counts when a name is looked up, so a name cut to fit 255 bytes still finds its file. Its
 //! node id is its own inode number; the folders use numbers from `0x7FFE_0000` up, above any

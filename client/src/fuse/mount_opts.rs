@@ -49,8 +49,10 @@ pub struct MountOpts {
     pub md5pass: Option<String>,
     /// `-p`: ask for the password on the terminal.
     pub ask_password: bool,
-    /// `-m`/`--meta`/`mfsmeta`: mount the meta tree (trash, reserved).
+    /// `-m`/`--meta`/`mfsmeta`: mount the meta tree (trash, sustained).
     pub meta: bool,
+    /// `mfsflattrash`: the meta tree's trash as one flat folder, without 000..FFF.
+    pub flat_trash: bool,
     /// `-f`: stay in the foreground.
     pub foreground: bool,
     /// `-d`/`mfsdebug`: debug logging (implies `-f`).
@@ -91,6 +93,7 @@ impl Default for MountOpts {
             md5pass: None,
             ask_password: false,
             meta: false,
+            flat_trash: false,
             foreground: false,
             debug: false,
             fuse_opts: Vec::new(),
@@ -302,6 +305,7 @@ impl MountOpts {
             "mfsmd5pass" => self.md5pass = Some(need(val)?),
             "askpassword" => self.ask_password = true,
             "mfsmeta" => self.meta = true,
+            "mfsflattrash" => self.flat_trash = true,
             "mfsdebug" => self.debug = true,
             "mfscfgfile" => {} // read by prescan_config
             "mfsattrcacheto" => self.attr_ttl = parse_secs(name, &need(val)?)?,
@@ -506,6 +510,7 @@ MooseFS options:
     -p                      ask for the export password on the terminal ('-o askpassword');
                             the masters check it by challenge (it never crosses the wire)
     -m, --meta              mount the meta tree (trash, sustained): restore or purge deleted files
+                            ('-o mfsmeta'); '-o mfsflattrash': the trash as one folder, no 000..FFF
     -o mfsmaster=H1,H2:P    masters as an -o option (hosts after the first need a ':' or a '.')
     -o mfspassword=PASS     the export password (as -p)
     -o mfsmd5pass=MD5       the export password given as its MD5 (32 hex digits)

@@ -237,7 +237,7 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         if !mount_opts.contains(&MountOption::DefaultPermissions) {
             mount_opts.push(MountOption::DefaultPermissions);
         }
-        let fs = MetaFs::new(meta.clone(), rt.handle().clone());
+        let fs = MetaFs::new(meta.clone(), opts.flat_trash, rt.handle().clone());
         return mount_and_serve(fs, &opts, mountpoint, &mount_opts, ready, rt, meta, &masters);
     }
     let root = ROOT_INODE;
