@@ -231,6 +231,7 @@ impl SessionAccess {
             ReadOp::Access { ino, mask } => ReadOp::Access { ino: i(ino)?, mask },
             ReadOp::ChunkRead { ino, index } => ReadOp::ChunkRead { ino: i(ino)?, index },
             ReadOp::FileChunks { ino, from } => ReadOp::FileChunks { ino: i(ino)?, from },
+            ReadOp::Paths { ino } => ReadOp::Paths { ino: i(ino)? },
             op @ (ReadOp::StatFs | ReadOp::Digest | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => op,
         })
     }

@@ -340,6 +340,8 @@ impl ClientService {
                     applied_index: st.last_applied.map(|l| l.index).unwrap_or(0),
                     digest: st.digest(),
                 }),
+                // Paths are relative to the session root, not the tree's.
+                Ok(ReadOp::Paths { ino }) if st.ns.exists(ino) => Ok(Reply::Names(st.ns.paths(access.root, ino))),
                 Ok(op) => {
                     let listed = match &op {
                         ReadOp::ReadDir { ino, .. } => Some(*ino),

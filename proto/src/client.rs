@@ -391,6 +391,10 @@ pub enum ReadOp {
     /// Meta sessions only: one file of the trash or of the sustained set. Reply:
     /// [`Reply::Trash`] with one item; ENOENT when it is in neither.
     TrashItem { ino: Ino },
+    /// Every path of an inode below the session root, "a/b/name" ("" for the root itself),
+    /// sorted, at most 1,000 (`mfsfilepaths`). Reply: [`Reply::Names`]; empty for a file with
+    /// no name (in the trash), ENOENT for no such inode.
+    Paths { ino: Ino },
 }
 
 impl ReadOp {
@@ -410,6 +414,7 @@ impl ReadOp {
             ReadOp::Digest => "digest",
             ReadOp::TrashList { .. } => "trash_list",
             ReadOp::TrashItem { .. } => "trash_item",
+            ReadOp::Paths { .. } => "paths",
         }
     }
 
@@ -428,7 +433,8 @@ impl ReadOp {
             | ReadOp::ChunkRead { .. }
             | ReadOp::FileChunks { .. }
             | ReadOp::Digest
-            | ReadOp::TrashItem { .. } => Ok(()),
+            | ReadOp::TrashItem { .. }
+            | ReadOp::Paths { .. } => Ok(()),
             ReadOp::TrashList { max, .. } => {
                 if *max as usize > MAX_TRASH_PAGE {
                     return Err(Errno::EINVAL);

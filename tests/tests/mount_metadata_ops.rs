@@ -228,10 +228,11 @@ fn background_mount_reports_success_and_errors_on_the_terminal() {
     assert!(err.contains("subfolder /no"), "{err}");
     assert!(!is_mounted(&dir));
 
-    // The meta tree is not there yet: a clean error.
+    // The meta tree in the background too (the built-in exports allow it).
     let out = Command::new(bin("mfsmount")).arg(&dir).arg("-m").arg("-H").arg(c.hosts_arg()).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("trash/undel").is_dir());
+    assert!(Command::new("umount").arg(&dir).status().unwrap().success());
 
     // Bad options: an error, no mount.
     let out = Command::new(bin("mfsmount")).arg(&dir).args(["-o", "nosuchoption"]).output().unwrap();
@@ -328,6 +329,28 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     let (ok, out, _) = run_tool("mfstools", &["mfsgetgoal", f1.to_str().unwrap()]);
     assert!(ok);
     assert_eq!(out, format!("{}: 2\n", f1.display()));
+
+    // mfscopygoal / mfscopytrashtime: the source's value, then set as the set tools do.
+    let f2 = m.path("t/d1/f2");
+    let (f1s, f2s) = (f1.to_str().unwrap(), f2.to_str().unwrap());
+    let (ok, out, _) = run_tool("mfscopygoal", &[f1s, f2s]);
+    assert!(ok, "{out}");
+    assert_eq!(out, format!("{f1s}: 2\n{f2s}: 2\n"));
+    let (ok, out, _) = run_tool("mfscopytrashtime", &["-r", f1s, &format!("{ts}/d2")]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with(&format!("{f1s}: 3600\n{ts}/d2:\n")), "{out}");
+    let (ok, out, _) = run_tool("mfscopygoal", &[f1s]);
+    assert!(!ok, "one operand is not enough: {out}");
+
+    // mfsfilepaths: every name of a file, relative to the mount root; by inode number too.
+    sh(&m.dir, "ln t/f1 t/d2/hard");
+    let (ok, out, _) = run_tool("mfsfilepaths", &[f1s]);
+    assert!(ok, "{out}");
+    assert_eq!(out, format!("{f1s}:\nt/d2/hard\nt/f1\n"));
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&f1).unwrap()).to_string();
+    let out = Command::new(bin("mfsfilepaths")).arg(&ino).current_dir(&t).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{ino}:\nt/d2/hard\nt/f1\n"));
 
     let (ok, out, _) = run_tool("mfsdirinfo", &[ts]);
     assert!(ok);

@@ -177,6 +177,33 @@ pub async fn set(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) 
     code
 }
 
+/// `mfscopygoal` / `mfscopytrashtime`: the source's value (printed as `mfsgetgoal` does), then
+/// set on every other operand as `mfssetgoal` / `mfssettrashtime` would.
+pub async fn copy(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) -> i32 {
+    if !need_operands(name, a, 2) {
+        return 1;
+    }
+    let src = &a.operands[0];
+    let value = match sessions.target(name, src).await {
+        Ok(t) => match t.client.getattr(&own_creds(), t.ino).await {
+            Ok(attr) => kind.value(&attr),
+            Err(e) => {
+                println!("{src}: {e}");
+                return 1;
+            }
+        },
+        Err(e) => {
+            println!("{src}: {e}");
+            return 1;
+        }
+    };
+    println!("{src}: {value}");
+    let mut operands = vec![value.to_string()];
+    operands.extend(a.operands[1..].iter().cloned());
+    let set_args = ToolArgs { recursive: a.recursive, operands };
+    set(sessions, name, &set_args, kind).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
-//! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfsgettrashtime`, `mfssettrashtime`,
-//! `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`) with MooseFS 3.0's flags and output.
+//! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfscopygoal`, `mfsgettrashtime`,
+//! `mfssettrashtime`, `mfscopytrashtime`, `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`,
+//! `mfsfilepaths`) with MooseFS 3.0's flags and output.
 //!
 //! One binary, `mfstools`, chosen by the name it runs under or by its first argument; each tool
 //! also has a small binary of its own name. A tool finds the mount above each path it is given
@@ -9,13 +10,24 @@
 pub mod chunks;
 pub mod goal;
 pub mod mount_session;
+pub mod paths;
 pub mod walk;
 
 use mount_session::Sessions;
 
 /// Names of the tools, as installed.
-pub const TOOLS: &[&str] =
-    &["mfsgetgoal", "mfssetgoal", "mfsgettrashtime", "mfssettrashtime", "mfsfileinfo", "mfscheckfile", "mfsdirinfo"];
+pub const TOOLS: &[&str] = &[
+    "mfsgetgoal",
+    "mfssetgoal",
+    "mfscopygoal",
+    "mfsgettrashtime",
+    "mfssettrashtime",
+    "mfscopytrashtime",
+    "mfsfileinfo",
+    "mfscheckfile",
+    "mfsdirinfo",
+    "mfsfilepaths",
+];
 
 /// Flags and operands of one tool run.
 #[derive(Debug, Default)]
@@ -52,6 +64,11 @@ fn usage(name: &str) -> String {
         "mfssetgoal" => "[-r] [-n|-h|-H] GOAL OBJECT...\n\n -r - do it recursively\n GOAL - 1..9 copies",
         "mfsgettrashtime" => "[-r] [-n|-h|-H] OBJECT...\n\n -r - do it recursively",
         "mfssettrashtime" => "[-r] [-n|-h|-H] SECONDS OBJECT...\n\n -r - do it recursively",
+        "mfscopygoal" => "[-r] [-n|-h|-H] SRCNAME DSTNAME...\n\n -r - do it recursively",
+        "mfscopytrashtime" => "[-r] [-n|-h|-H] SRCNAME DSTNAME...\n\n -r - do it recursively",
+        "mfsfilepaths" => {
+            "NAME|INODE...\n\n every path of the given files (an inode number needs the tool run in a folder of the mount)"
+        }
         "mfsfileinfo" => "[-n|-h|-H] FILE...",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
@@ -65,7 +82,10 @@ fn usage(name: &str) -> String {
 /// Parse MooseFS tool flags: `-r` (where it applies); number formats `-n -h -H -k -m -g`
 /// are accepted and print plain numbers.
 fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
-    let recursive_ok = matches!(name, "mfsgetgoal" | "mfssetgoal" | "mfsgettrashtime" | "mfssettrashtime");
+    let recursive_ok = matches!(
+        name,
+        "mfsgetgoal" | "mfssetgoal" | "mfscopygoal" | "mfsgettrashtime" | "mfssettrashtime" | "mfscopytrashtime"
+    );
     let mut out = ToolArgs::default();
     let mut flags_done = false;
     for a in args {
@@ -118,6 +138,9 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfsgettrashtime" => goal::get(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
             "mfssetgoal" => goal::set(&mut sessions, name, &parsed, goal::Kind::Goal).await,
             "mfssettrashtime" => goal::set(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
+            "mfscopygoal" => goal::copy(&mut sessions, name, &parsed, goal::Kind::Goal).await,
+            "mfscopytrashtime" => goal::copy(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
+            "mfsfilepaths" => paths::filepaths(&mut sessions, name, &parsed).await,
             "mfsfileinfo" => chunks::fileinfo(&mut sessions, name, &parsed).await,
             "mfscheckfile" => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsdirinfo" => chunks::dirinfo(&mut sessions, name, &parsed).await,

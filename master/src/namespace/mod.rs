@@ -29,6 +29,7 @@ mod inode;
 mod meta_tree;
 mod names;
 mod open;
+mod paths;
 mod perm;
 mod read;
 mod remove;
@@ -42,7 +43,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use proto::client::{OpResult, ReadOp, WriteOp};
+use proto::client::{OpResult, ReadOp, Reply, WriteOp};
 use proto::meta::{Attr, Creds, Ino, Timestamp, ROOT_INODE};
 use proto::Errno;
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,10 @@ impl Namespace {
             ReadOp::Digest => Err(Errno::ENOSYS),
             ReadOp::TrashList { after, max, sustained } => self.trash_list(*after, *max, *sustained),
             ReadOp::TrashItem { ino } => self.trash_item(*ino),
+            ReadOp::Paths { ino } => match self.paths(ROOT_INODE, *ino) {
+                p if p.is_empty() && !self.exists(*ino) => Err(Errno::ENOENT),
+                p => Ok(Reply::Names(p)),
+            },
         }
     }
 

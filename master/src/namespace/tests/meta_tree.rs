@@ -111,3 +111,31 @@ fn trash_pages_follow_inode_order() {
     }
     assert_eq!(fs.read(ReadOp::TrashItem { ino: ROOT }), Err(Errno::ENOENT));
 }
+
+fn paths(fs: &Fs, root: Ino, ino: Ino) -> Vec<String> {
+    fs.ns.paths(root, ino).into_iter().map(|p| String::from_utf8(p).unwrap()).collect()
+}
+
+#[test]
+fn paths_of_files_dirs_and_hard_links_below_a_root() {
+    let mut fs = Fs::new();
+    let a = fs.mkdir(ROOT, "a").unwrap().ino;
+    let b = fs.mkdir(a, "b").unwrap().ino;
+    let f = fs.file(b, "f").unwrap().ino;
+    fs.link(f, a, "hl").unwrap();
+    fs.link(f, b, "f2").unwrap();
+    assert_eq!(paths(&fs, ROOT, f), ["a/b/f", "a/b/f2", "a/hl"]);
+    assert_eq!(paths(&fs, ROOT, b), ["a/b"]);
+    assert_eq!(paths(&fs, ROOT, ROOT), [""]);
+    // Below a session root: relative to it, names outside it left out.
+    assert_eq!(paths(&fs, b, f), ["f", "f2"]);
+    assert_eq!(paths(&fs, b, a), Vec::<String>::new());
+    // A file in the trash has no path; an unknown inode is ENOENT.
+    let g = fs.file(ROOT, "g").unwrap().ino;
+    fs.unlink(ROOT, "g").unwrap();
+    assert_eq!(fs.read(ReadOp::Paths { ino: g }), Ok(Reply::Names(vec![])));
+    assert_eq!(fs.read(ReadOp::Paths { ino: 9999 }), Err(Errno::ENOENT));
+    // Renames move the paths.
+    fs.rename(a, "b", ROOT, "moved").unwrap();
+    assert_eq!(paths(&fs, ROOT, f), ["a/hl", "moved/f", "moved/f2"]);
+}
