@@ -325,6 +325,10 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     assert!(ok);
     assert_eq!(out, format!("{}: 3600\n", f1.display()));
 
+    // MooseFS's name for the mount's information file answers the same text.
+    let info = std::fs::read_to_string(m.path(".raftmfs")).unwrap();
+    assert_eq!(std::fs::read_to_string(m.path(".masterinfo")).unwrap(), info);
+
     // mfstools under its own name with the tool as first argument.
     let (ok, out, _) = run_tool("mfstools", &["mfsgetgoal", f1.to_str().unwrap()]);
     assert!(ok);

@@ -196,7 +196,7 @@ impl Shared {
     }
 
     fn is_info(&self, parent: Ino, name: &[u8]) -> bool {
-        parent == self.root && name == masterinfo::NAME.as_bytes()
+        parent == self.root && masterinfo::is_name(name)
     }
 
     fn info_attr(&self) -> FileAttr {

@@ -1,5 +1,6 @@
-//! The `.raftmfs` file in the mount root (MooseFS has `.masterinfo`): a read-only virtual file,
-//! hidden from directory listings, whose text tells the tools how to reach the masters.
+//! The `.raftmfs` file in the mount root (also answered as `.masterinfo`, MooseFS's name): a
+//! read-only virtual file, hidden from directory listings, whose text tells the tools how to
+//! reach the masters.
 //!
 //! ```text
 //! # RaftMFS mount information, read by the mfs* tools
@@ -13,6 +14,13 @@ use proto::meta::Ino;
 
 /// Name of the file in the mount root.
 pub const NAME: &str = ".raftmfs";
+/// The same file under MooseFS's name, for scripts that look for it.
+pub const MOOSEFS_NAME: &str = ".masterinfo";
+
+/// True for either name of the file.
+pub fn is_name(name: &[u8]) -> bool {
+    name == NAME.as_bytes() || name == MOOSEFS_NAME.as_bytes()
+}
 /// Its inode number: outside what a master allocates (they count up from 2).
 pub const INO: Ino = u64::MAX >> 1;
 
@@ -72,5 +80,6 @@ mod tests {
         assert_eq!(parse(&t).unwrap(), want);
         assert!(parse("# nothing\n").is_err());
         assert!(parse("masters = a\nroot_inode = x\n").is_err());
+        assert!(is_name(b".raftmfs") && is_name(b".masterinfo") && !is_name(b".masterinfo2"));
     }
 }

@@ -66,13 +66,16 @@ pub fn find_mount(path: &Path) -> Result<(PathBuf, masterinfo::MountInfo), Strin
     let start = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new("/")).to_path_buf() };
     let mut dir = start.as_path();
     loop {
-        let info = dir.join(masterinfo::NAME);
-        if let Ok(m) = std::fs::symlink_metadata(&info) {
-            if m.ino() == masterinfo::INO && m.is_file() {
-                let text =
-                    std::fs::read_to_string(&info).map_err(|e| format!("can't read '{}': {e}", info.display()))?;
-                let parsed = masterinfo::parse(&text).map_err(|e| format!("incorrect '{}': {e}", info.display()))?;
-                return Ok((dir.to_path_buf(), parsed));
+        for name in [masterinfo::NAME, masterinfo::MOOSEFS_NAME] {
+            let info = dir.join(name);
+            if let Ok(m) = std::fs::symlink_metadata(&info) {
+                if m.ino() == masterinfo::INO && m.is_file() {
+                    let text =
+                        std::fs::read_to_string(&info).map_err(|e| format!("can't read '{}': {e}", info.display()))?;
+                    let parsed =
+                        masterinfo::parse(&text).map_err(|e| format!("incorrect '{}': {e}", info.display()))?;
+                    return Ok((dir.to_path_buf(), parsed));
+                }
             }
         }
         match dir.parent() {
