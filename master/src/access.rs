@@ -194,6 +194,7 @@ impl SessionAccess {
             }
             WriteOp::ChunkWrite { ino, index, failed } => WriteOp::ChunkWrite { ino: i(ino)?, index, failed },
             WriteOp::WriteEnd { ino, size } => WriteOp::WriteEnd { ino: i(ino)?, size },
+            WriteOp::FileRepair { ino } => WriteOp::FileRepair { ino: i(ino)? },
             op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }

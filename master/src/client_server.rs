@@ -295,6 +295,11 @@ impl ClientService {
                 self.chunks.sign_write(&mut resp);
                 resp
             }
+            WriteOp::FileRepair { ino } => {
+                let steps = self.chunks.repair_plan(ino);
+                let now = Timestamp::now();
+                self.write(Command::FileRepair { session, seq, first_incomplete, now, creds, ino, steps }).await
+            }
             op => {
                 self.write(Command::Client { session, seq, first_incomplete, now: Timestamp::now(), creds, op }).await
             }

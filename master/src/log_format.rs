@@ -23,7 +23,7 @@ use crate::raft_types::Command;
 /// to this one (each only added commands).
 /// 1000: the first versioned format (session secrets, per-file sparse chunk tables).
 /// 1001: `Command::Batch` (commands proposed together).
-/// 1002: the meta tree's writes (`Undelete`, `Purge`, `SetTrashPath`).
+/// 1002: the meta tree's writes (`Undelete`, `Purge`, `SetTrashPath`), `Command::FileRepair`.
 pub const LOG_FORMAT: u16 = 1002;
 
 /// Lowest format number: anything below was written before entries carried a format.
@@ -36,7 +36,11 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 /// 1000: the first versioned format (sparse chunk tables, session secrets, parent links, chunk
 /// locations in the sessions' reply caches listing their damaged copies).
 /// 1001: chunk locations in the reply caches carry a (always empty there) data token field.
-pub const SNAPSHOT_FORMAT: u16 = 1001;
+/// 1002: replies in the reply caches may be `Reply::Repaired` (1001 reads the same otherwise).
+pub const SNAPSHOT_FORMAT: u16 = 1002;
+
+/// The oldest snapshot format this build reads (each later one only added reply variants).
+pub const FIRST_SNAPSHOT_FORMAT: u16 = 1001;
 
 /// What a data folder written before formats existed needs, in every error about it.
 pub const PRE_FORMAT_HELP: &str = "it was written by a RaftMFS from before log and snapshot formats existed \

@@ -75,6 +75,17 @@ pub enum Command {
     ChunkCopyAdded { id: u64, version: u32, addr: String },
     /// No chunkserver holds these deleted chunks any more: forget them.
     ChunksDeleted { ids: Vec<u64> },
+    /// A client's `WriteOp::FileRepair` with the leader's plan (`chunks/file_repair.rs`),
+    /// applied at most once per (`session`, `seq`) like [`Command::Client`].
+    FileRepair {
+        session: u64,
+        seq: u64,
+        first_incomplete: u64,
+        now: Timestamp,
+        creds: Creds,
+        ino: Ino,
+        steps: Vec<crate::namespace::RepairStep>,
+    },
     /// Commands proposed together (`proposer.rs`), applied in order as if they were entries
     /// of their own, each to its own outcome ([`CommandOutcome::Batch`]). Never nested.
     Batch(Vec<Command>),
@@ -98,6 +109,9 @@ impl fmt::Display for Command {
             Command::ChunkBump { id, version, .. } => write!(f, "chunk-bump {id} v{version}"),
             Command::ChunkCopyAdded { id, version, addr } => write!(f, "chunk-copy-added {id} v{version} {addr}"),
             Command::ChunksDeleted { ids } => write!(f, "chunks-deleted ({})", ids.len()),
+            Command::FileRepair { session, seq, ino, steps, .. } => {
+                write!(f, "client {session}#{seq} file-repair {ino} ({} chunks)", steps.len())
+            }
             Command::Batch(cmds) => write!(f, "batch of {}", cmds.len()),
         }
     }

@@ -10,7 +10,9 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use raft_store::SnapshotFiles;
 
 use crate::error::MasterError;
-use crate::log_format::{foreign_entry_error, LogCommand, PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC};
+use crate::log_format::{
+    foreign_entry_error, LogCommand, FIRST_SNAPSHOT_FORMAT, PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
+};
 use crate::raft_types::{CommandOutcome, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::state::MetaState;
 
@@ -36,12 +38,12 @@ pub fn decode_state(data: &[u8]) -> Result<MetaState, raft_store::StoreError> {
         [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
         _ => return Err(raft_store::StoreError::corrupt(what, "cut short in its format header")),
     };
-    if format != SNAPSHOT_FORMAT {
+    if !(FIRST_SNAPSHOT_FORMAT..=SNAPSHOT_FORMAT).contains(&format) {
         return Err(raft_store::StoreError::corrupt(
             what,
             format!(
-                "format {format}, and this mfsmaster reads format {SNAPSHOT_FORMAT}: it was written by another \
-                 RaftMFS version; run the version that wrote it"
+                "format {format}, and this mfsmaster reads formats {FIRST_SNAPSHOT_FORMAT} to {SNAPSHOT_FORMAT}: it \
+                 was written by another RaftMFS version; run the version that wrote it"
             ),
         ));
     }

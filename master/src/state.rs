@@ -97,6 +97,16 @@ impl MetaState {
                 CommandOutcome::Result(self.ns.add_chunk_holder(*id, *version, addr))
             }
             Command::ChunksDeleted { ids } => CommandOutcome::Result(self.ns.chunks_deleted(ids)),
+            Command::FileRepair { session, seq, first_incomplete, now, creds, ino, steps } => {
+                let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
+                let readonly = self.readonly(*session);
+                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
+                    if readonly {
+                        return Err(Errno::EROFS);
+                    }
+                    ns.apply_file_repair(&ctx, *ino, steps)
+                })
+            }
             Command::Batch(cmds) => CommandOutcome::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::OpenSession { now, info, access, secret } => {
                 // The leader resolved the root folder; it may have gone since. (A meta

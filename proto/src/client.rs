@@ -230,6 +230,12 @@ pub enum WriteOp {
     /// Meta sessions only: where a file of the trash will be put back ("dir/name", relative
     /// to the root). Reply: [`Reply::Done`].
     SetTrashPath { ino: Ino, path: Vec<u8> },
+    /// Make a file readable again (`mfsfilerepair`; needs write permission): each chunk with no
+    /// valid copy takes the version of the newest copy the chunkservers still have, or becomes
+    /// a hole (zeros) when none has any. The leader decides from its chunkservers' reports, so
+    /// a chunkserver that is only disconnected loses its chunks' data to zeros: use with care.
+    /// Reply: [`Reply::Repaired`] (at most 10,000 chunks changed per call: ask again while so).
+    FileRepair { ino: Ino },
 }
 
 impl WriteOp {
@@ -256,6 +262,7 @@ impl WriteOp {
             WriteOp::Undelete { .. } => "undelete",
             WriteOp::Purge { .. } => "purge",
             WriteOp::SetTrashPath { .. } => "set_trash_path",
+            WriteOp::FileRepair { .. } => "file_repair",
         }
     }
 
@@ -303,7 +310,8 @@ impl WriteOp {
             | WriteOp::SetGoal { .. }
             | WriteOp::SetTrashTime { .. }
             | WriteOp::Undelete { .. }
-            | WriteOp::Purge { .. } => Ok(()),
+            | WriteOp::Purge { .. }
+            | WriteOp::FileRepair { .. } => Ok(()),
         }
     }
 
@@ -514,6 +522,12 @@ pub enum Reply {
     },
     /// Files of the trash or sustained ones (the meta tree).
     Trash(Vec<TrashItem>),
+    /// What a [`WriteOp::FileRepair`] did, in chunks.
+    Repaired {
+        not_changed: u64,
+        erased: u64,
+        repaired: u64,
+    },
 }
 
 /// A deleted file as the meta tree shows it.

@@ -1,6 +1,6 @@
 //! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfscopygoal`, `mfsgettrashtime`,
 //! `mfssettrashtime`, `mfscopytrashtime`, `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`,
-//! `mfsfilepaths`) with MooseFS 3.0's flags and output.
+//! `mfsfilepaths`, `mfsfilerepair`) with MooseFS 3.0's flags and output.
 //!
 //! One binary, `mfstools`, chosen by the name it runs under or by its first argument; each tool
 //! also has a small binary of its own name. A tool finds the mount above each path it is given
@@ -11,6 +11,7 @@ pub mod chunks;
 pub mod goal;
 pub mod mount_session;
 pub mod paths;
+pub mod repair;
 pub mod walk;
 
 use mount_session::Sessions;
@@ -27,6 +28,7 @@ pub const TOOLS: &[&str] = &[
     "mfscheckfile",
     "mfsdirinfo",
     "mfsfilepaths",
+    "mfsfilerepair",
 ];
 
 /// Flags and operands of one tool run.
@@ -68,6 +70,9 @@ fn usage(name: &str) -> String {
         "mfscopytrashtime" => "[-r] [-n|-h|-H] SRCNAME DSTNAME...\n\n -r - do it recursively",
         "mfsfilepaths" => {
             "NAME|INODE...\n\n every path of the given files (an inode number needs the tool run in a folder of the mount)"
+        }
+        "mfsfilerepair" => {
+            "[-n|-h|-H] FILE...\n\n chunks with no valid copy take the newest copy left, or become zeros: use with care"
         }
         "mfsfileinfo" => "[-n|-h|-H] FILE...",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
@@ -141,6 +146,7 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfscopygoal" => goal::copy(&mut sessions, name, &parsed, goal::Kind::Goal).await,
             "mfscopytrashtime" => goal::copy(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
             "mfsfilepaths" => paths::filepaths(&mut sessions, name, &parsed).await,
+            "mfsfilerepair" => repair::filerepair(&mut sessions, name, &parsed).await,
             "mfsfileinfo" => chunks::fileinfo(&mut sessions, name, &parsed).await,
             "mfscheckfile" => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsdirinfo" => chunks::dirinfo(&mut sessions, name, &parsed).await,

@@ -9,6 +9,7 @@
 //! everything here is rebuilt from the chunkservers' registrations.
 
 pub mod cs_server;
+pub mod file_repair;
 pub mod link;
 pub mod placement;
 pub mod plan;

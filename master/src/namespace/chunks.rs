@@ -36,7 +36,7 @@ impl Namespace {
     /// May `creds` in `session` write regular file `ino`: write permission, or the session
     /// has it open (as `ftruncate` on a descriptor). ENOENT, EISDIR for a directory, EINVAL for
     /// other non-files, EACCES.
-    fn writable_file(&self, creds: &Creds, session: u64, ino: Ino) -> Result<&Inode, Errno> {
+    pub(super) fn writable_file(&self, creds: &Creds, session: u64, ino: Ino) -> Result<&Inode, Errno> {
         let inode = self.regular_file(ino)?;
         if !self.session_has_open(session, ino) {
             perm::check(creds, inode, W)?;

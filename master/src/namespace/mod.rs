@@ -34,6 +34,7 @@ mod perm;
 mod read;
 mod remove;
 mod rename;
+mod repair;
 mod setattr;
 mod trash;
 mod xattr;
@@ -52,6 +53,7 @@ pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
+pub use repair::{RepairFix, RepairStep};
 use trash::TrashEntry;
 
 /// Goal (copies per chunk) of the root directory, which every new inode inherits from its
@@ -172,6 +174,8 @@ impl Namespace {
             // Needs the leader's decision (new id or bump, holders): it arrives as
             // `Command::ChunkWrite` through `Namespace::apply_chunk_write`, never here.
             WriteOp::ChunkWrite { .. } => Err(Errno::EINVAL),
+            // The same: the leader's plan arrives as `Command::FileRepair`.
+            WriteOp::FileRepair { .. } => Err(Errno::EINVAL),
         }
     }
 

@@ -276,3 +276,40 @@ fn chunk_ops_are_deterministic_and_failures_change_nothing() {
     a.chunk_write(f, 0, None, &["a"]).unwrap();
     assert_ne!(a.ns.digest(), before);
 }
+
+#[test]
+fn file_repair_erases_or_revives_chunks_as_planned_and_skips_what_changed_since() {
+    use crate::namespace::{RepairFix, RepairStep};
+    let mut fs = Fs::new();
+    let f = fs.file(ROOT, "f").unwrap().ino;
+    fs.give_chunks(f, &[11, 12, 13, 14]);
+    fs.ns.chunks.get_mut(&14).unwrap().version = 5; // written since the plan saw version 1
+    let steps = vec![
+        RepairStep { index: 0, id: 11, from_version: 1, fix: RepairFix::Erase },
+        RepairStep {
+            index: 1,
+            id: 12,
+            from_version: 1,
+            fix: RepairFix::Version { version: 0x7, holders: vec!["b:9422".into(), "a:9422".into()] },
+        },
+        RepairStep { index: 3, id: 14, from_version: 1, fix: RepairFix::Erase },
+        RepairStep { index: 2, id: 99, from_version: 1, fix: RepairFix::Erase }, // not this file's
+    ];
+    let ctx = fs.ctx();
+    let r = fs.ns.apply_file_repair(&ctx, f, &steps);
+    assert_eq!(r, Ok(Reply::Repaired { not_changed: 2, erased: 1, repaired: 1 }));
+    assert_eq!(fs.chunks_of(f), [0, 12, 13, 14]);
+    assert!(fs.ns.chunks_to_delete().contains(&11));
+    let m = fs.ns.chunk_meta(12).unwrap();
+    assert_eq!((m.version, m.holders.clone()), (7, vec!["a:9422".to_string(), "b:9422".to_string()]));
+    assert_eq!(fs.ns.chunk_meta(14).unwrap().version, 5, "left alone");
+    // Folders are refused as MooseFS does; a user without write permission too.
+    let ctx = fs.ctx();
+    assert_eq!(fs.ns.apply_file_repair(&ctx, ROOT, &[]), Err(Errno::EPERM));
+    fs.chmod(f, 0o444).unwrap();
+    let r = fs.as_user(1000, 1000, |fs| {
+        let ctx = fs.ctx();
+        fs.ns.apply_file_repair(&ctx, f, &[])
+    });
+    assert_eq!(r, Err(Errno::EACCES));
+}
