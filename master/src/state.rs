@@ -457,6 +457,61 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_of_the_older_format_are_read_and_newer_ones_refused() {
+        let mut st = MetaState::new();
+        let s = open(&mut st);
+        st.apply(&mkdir(s, 1, 1, "a"));
+        let mut bytes = crate::sm_store::encode_state(&st).unwrap();
+        let at = crate::log_format::SNAPSHOT_MAGIC.len();
+        bytes[at..at + 2].copy_from_slice(&crate::log_format::FIRST_SNAPSHOT_FORMAT.to_be_bytes());
+        let back: MetaState = crate::sm_store::decode_state(&bytes).unwrap();
+        assert_eq!(back.digest(), st.digest(), "format 1001 reads the same");
+        bytes[at..at + 2].copy_from_slice(&(crate::log_format::SNAPSHOT_FORMAT + 1).to_be_bytes());
+        assert!(crate::sm_store::decode_state(&bytes).is_err(), "a newer format is refused");
+    }
+
+    #[test]
+    fn a_meta_session_opens_with_no_folder_and_a_file_repair_is_applied_once() {
+        use crate::namespace::{RepairFix, RepairStep};
+        let mut st = MetaState::new();
+        let access = SessionAccess { root: crate::access::META_ROOT, ..SessionAccess::full() };
+        let r = st.apply(&Command::OpenSession { now: t(1), info: "meta".into(), access, secret: [3; 16] });
+        assert!(matches!(r, CommandOutcome::Result(Ok(Reply::Session(_)))), "{r:?}");
+        let s = open(&mut st);
+        let f = match st.apply(&Command::Client {
+            session: s,
+            seq: 1,
+            first_incomplete: 1,
+            now: t(2),
+            creds: Creds::root(),
+            op: proto::client::WriteOp::Create {
+                parent: ROOT_INODE,
+                name: b"f".to_vec(),
+                mode: 0o644,
+                umask: 0,
+                exclusive: true,
+            },
+        }) {
+            CommandOutcome::Result(Ok(Reply::Entry(a))) => a.ino,
+            other => panic!("{other:?}"),
+        };
+        st.apply(&chunk_write(s, 2, f, Some(1), &["a"]));
+        let repair = |seq| Command::FileRepair {
+            session: s,
+            seq,
+            first_incomplete: seq,
+            now: t(4),
+            creds: Creds::root(),
+            ino: f,
+            steps: vec![RepairStep { index: 0, id: 1, from_version: 1, fix: RepairFix::Erase }],
+        };
+        let want = CommandOutcome::Result(Ok(Reply::Repaired { not_changed: 0, erased: 1, repaired: 0 }));
+        assert_eq!(st.apply(&repair(3)), want);
+        assert_eq!(st.apply(&repair(3)), want, "a retry gets the same answer, nothing done twice");
+        assert_eq!(st.ns.file_chunk_ids(f), vec![]);
+    }
+
+    #[test]
     fn snapshot_round_trip_keeps_digest() {
         let mut st = MetaState::new();
         let s = open(&mut st);
