@@ -124,6 +124,8 @@ pub async fn set(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) 
         eprintln!("{name}: goal should be given as a number from 1 to 9");
         return 1;
     }
+    // MooseFS 3.0 keeps trash time in hours: seconds are rounded up to whole hours.
+    let value = if kind == Kind::TrashTime { round_up_to_hours(value) } else { value };
     let creds = own_creds();
     let mut code = 0;
     for path in &a.operands[1..] {
@@ -177,6 +179,12 @@ pub async fn set(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) 
     code
 }
 
+/// A trash time as MooseFS 3.0 stores it: seconds rounded up to whole hours (0 stays 0).
+pub fn round_up_to_hours(seconds: u32) -> u32 {
+    let hours = u64::from(seconds).div_ceil(3600);
+    u32::try_from(hours * 3600).unwrap_or(u32::MAX / 3600 * 3600)
+}
+
 /// `mfscopygoal` / `mfscopytrashtime`: the source's value (printed as `mfsgetgoal` does), then
 /// set on every other operand as `mfssetgoal` / `mfssettrashtime` would.
 pub async fn copy(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) -> i32 {
@@ -221,6 +229,8 @@ mod tests {
             " inodes with goal changed:              10\n inodes with goal not changed:           0\n \
              inodes with permission denied:          0\n"
         );
+        assert_eq!((round_up_to_hours(0), round_up_to_hours(1), round_up_to_hours(3600)), (0, 3600, 3600));
+        assert_eq!((round_up_to_hours(3601), round_up_to_hours(u32::MAX)), (7200, u32::MAX / 3600 * 3600));
         assert!(recursive_report(Kind::TrashTime, &files, &BTreeMap::new())
             .starts_with(" files with trashtime                 2 :          5"));
     }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The MooseFS tools side by side with MooseFS 3.0 (issue 13): the same calls of mfscopygoal,
+# mfscopytrashtime, mfsgetgoal -r, mfsfilepaths (by path and by inode) and mfsfilerepair on a
+# MooseFS mount (bench/moosefs/up.sh) and on a RaftMFS one (deploy/local-cluster.sh), then a diff of
+# what a user sees: exit codes and the values printed (goals, trash times, the set of paths, chunk
+# counts). Wording that differs between the two is left out: MooseFS 3.0.117's mfssetgoal prints
+# "path: goal: N" where RaftMFS prints "path: N", and it counts a hard-linked file once per name in
+# mfssetgoal -r. (Trash times are in whole hours on both: MooseFS 3.0 rounds seconds up, and so
+# do the RaftMFS tools.) Exit 0 when both agree. Needs root; stops what it starts.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
+export RAFTMFS_HOME=${RAFTMFS_HOME:-/var/tmp/raftmfs-compare}
+export MFS_ROOT=${MFS_ROOT:-/tmp/moosefs-compare}
+bin=$CARGO_TARGET_DIR/release
+work=$(mktemp -d)
+cleanup() {
+  bash "$repo/bench/moosefs/down.sh" >/dev/null 2>&1 || true
+  bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+bash "$repo/bench/moosefs/up.sh" 1 >"$work/mfs-up.log" 2>&1 || { tail -n 20 "$work/mfs-up.log" >&2; exit 1; }
+bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
+rm -rf "$RAFTMFS_HOME"
+bash "$repo/deploy/local-cluster.sh" up >"$work/raft-up.log" 2>&1 || { tail -n 20 "$work/raft-up.log" >&2; exit 1; }
+
+# The steps in mount $1, running each tool as "$2 TOOL ARGS..." ($2 empty: the tool itself).
+steps() {
+  local mnt=$1 via=$2
+  t() { local tool=$1; shift; $via "$tool" "$@"; }
+  val() { sed -n 's/.*: \([0-9][0-9]*\)$/\1/p' | tail -n 1; } # the last "...: N" value
+  cd "$mnt"
+  mkdir -p a/b
+  echo x >a/b/f
+  echo y >g
+  ln a/b/f a/hl
+  t mfssetgoal 3 a/b/f >/dev/null
+  echo "copygoal: rc $(t mfscopygoal a/b/f g >"$work/o" 2>&1; echo $?), source $(head -n 1 "$work/o" | val), g now $(t mfsgetgoal g | val)"
+  echo "copygoal one operand: rc $(t mfscopygoal a/b/f >/dev/null 2>&1; echo $?)"
+  echo "copytrashtime: rc $(t mfscopytrashtime a/b/f g >/dev/null 2>&1; echo $?), g now $(t mfsgettrashtime g | val)"
+  t mfssettrashtime 600 a/b/f >/dev/null
+  echo "copytrashtime -r: rc $(t mfscopytrashtime -r a/b/f a >/dev/null 2>&1; echo $?), a/b now $(t mfsgettrashtime a/b | val)"
+  echo "filepaths: rc $(t mfsfilepaths a/b/f >"$work/o" 2>&1; echo $?), paths $(tail -n +2 "$work/o" | sort | tr '\n' ' ')"
+  echo "filepaths of a folder: $(t mfsfilepaths a/b | tail -n +2 | tr '\n' ' ')"
+  local ino
+  ino=$(stat -c %i a/b/f)
+  echo "filepaths by inode: rc $(cd a && t mfsfilepaths "$ino" >"$work/o" 2>&1; echo $?), paths $(tail -n +2 "$work/o" | sort | tr '\n' ' ')"
+  echo "filepaths of nothing: rc $(t mfsfilepaths nonexistent >/dev/null 2>&1; echo $?)"
+  echo "filerepair of a healthy file: rc $(t mfsfilerepair g >"$work/o" 2>&1; echo $?), $(tail -n +2 "$work/o" | tr -s ' ' | tr '\n' ' ')"
+  echo "filerepair of a folder: rc $(t mfsfilerepair a >/dev/null 2>&1; echo $?)"
+  cd /
+}
+
+steps "$MFS_ROOT/mnt" "bash $repo/bench/moosefs/ns.sh" >"$work/moosefs.txt"
+steps "$RAFTMFS_HOME/mnt" "env PATH=$bin:$PATH" >"$work/raftmfs.txt"
+if diff -u --label MooseFS --label RaftMFS "$work/moosefs.txt" "$work/raftmfs.txt"; then
+  echo "tools: RaftMFS and MooseFS agree on $(wc -l <"$work/raftmfs.txt") observations"
+else
+  echo "tools: RaftMFS differs from MooseFS (above)" >&2
+  exit 1
+fi
