@@ -50,6 +50,29 @@ impl Default for MetaState {
 }
 
 impl MetaState {
+    /// The whole state as text (`mfsmetadump`): a header, the sessions (never their secrets),
+    /// then the namespace ([`Namespace::dump`]).
+    pub fn dump(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let applied = self
+            .last_applied
+            .map_or_else(|| "none".to_string(), |l| format!("{} (term {})", l.index, l.leader_id.term));
+        writeln!(w, "# RaftMFS metadata dump: the state after log index {applied}; {} inodes", self.ns.inode_count())?;
+        writeln!(w, "# membership: {:?}", self.membership.membership())?;
+        for (id, s) in &self.sessions {
+            let a = &s.access;
+            writeln!(
+                w,
+                "P|s:{id}|root:{}|ro:{}|opened:{}|seen:{}|info:{}",
+                a.root,
+                u8::from(a.readonly),
+                s.opened.secs,
+                s.last_seen.secs,
+                crate::namespace::escape(s.info.as_bytes())
+            )?;
+        }
+        self.ns.dump(w)
+    }
+
     /// The state before the first log entry. Same on every master (no clock).
     pub fn new() -> Self {
         MetaState {

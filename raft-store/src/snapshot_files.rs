@@ -133,6 +133,19 @@ impl SnapshotFiles {
         Ok(Self { dir: dir.to_path_buf(), lock: Arc::new(Mutex::new(())), tmp_seq: Arc::new(AtomicU64::new(0)) })
     }
 
+    /// The snapshot directory `dir` for reading only (a tool beside a running master): nothing
+    /// is created or removed, not even a temporary file the master may be writing.
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        if !dir.is_dir() {
+            return Err(StoreError::io(
+                "open snapshot directory",
+                dir,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        Ok(Self { dir: dir.to_path_buf(), lock: Arc::new(Mutex::new(())), tmp_seq: Arc::new(AtomicU64::new(0)) })
+    }
+
     /// The snapshot directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -23,6 +23,7 @@ mod chunk_list;
 mod chunks;
 mod create;
 mod dir;
+mod dump;
 mod entries;
 mod goal;
 mod inode;
@@ -51,6 +52,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
+pub use dump::escape;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
 pub use repair::{RepairFix, RepairStep};
