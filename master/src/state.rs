@@ -132,6 +132,9 @@ impl MetaState {
             }
             Command::Batch(cmds) => CommandOutcome::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::OpenSession { now, info, access, secret } => {
+                // A new file system's root was made without a clock: it takes the time of
+                // the first session, so `ls -ld` of a fresh mount does not show 1970.
+                self.ns.date_new_root(*now);
                 // The leader resolved the root folder; it may have gone since. (A meta
                 // session's root is no folder: it sees the trash only.)
                 if !access.is_meta() {
@@ -532,6 +535,14 @@ mod tests {
         assert_eq!(st.apply(&repair(3)), want);
         assert_eq!(st.apply(&repair(3)), want, "a retry gets the same answer, nothing done twice");
         assert_eq!(st.ns.file_chunk_ids(f), vec![]);
+    }
+
+    #[test]
+    fn the_first_session_dates_a_new_root() {
+        let mut st = MetaState::new();
+        open(&mut st);
+        let Ok(Reply::Attr(root)) = st.ns.read(&Creds::root(), &ReadOp::GetAttr { ino: ROOT_INODE }) else { panic!() };
+        assert_eq!((root.atime, root.mtime, root.ctime), (t(1), t(1), t(1)));
     }
 
     #[test]

@@ -226,6 +226,20 @@ impl Namespace {
         self.trash_by_expiry.first().map(|(t, _)| *t)
     }
 
+    /// Give the root the times `now` where it still has none (it was made without a clock by
+    /// [`MetaState::new`](crate::state::MetaState::new)). Deterministic: the time comes from
+    /// the log entry.
+    pub fn date_new_root(&mut self, now: Timestamp) {
+        let never = Timestamp::default();
+        self.with_inode(ROOT_INODE, |r| {
+            for t in [&mut r.atime, &mut r.mtime, &mut r.ctime] {
+                if *t == never {
+                    *t = now;
+                }
+            }
+        });
+    }
+
     /// Number of inodes, including those in the trash and sustained ones.
     /// True when inode `ino` exists (named, in the trash, or open after its last unlink).
     pub fn exists(&self, ino: Ino) -> bool {
