@@ -6,32 +6,12 @@
 # agree. Needs root. Everything it starts is stopped at the end.
 #
 #   tests/compare/meta_mount.sh            (RAFTMFS_NO_BUILD=1: use the built binaries)
-set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
-export RAFTMFS_HOME=${RAFTMFS_HOME:-/var/tmp/raftmfs-compare}
-export MFS_ROOT=${MFS_ROOT:-/tmp/moosefs-compare}
-bin=$CARGO_TARGET_DIR/release
-work=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 mfs_meta=$work/mfs-meta
 raft_meta=$work/raft-meta
 mkdir -p "$mfs_meta" "$raft_meta"
-
-cleanup() {
-  for m in "$mfs_meta" "$raft_meta"; do
-    mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
-  done
-  bash "$repo/bench/moosefs/down.sh" >/dev/null 2>&1 || true
-  bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-bash "$repo/bench/moosefs/up.sh" 1 >"$work/mfs-up.log" 2>&1 || { tail -n 20 "$work/mfs-up.log" >&2; exit 1; }
+extra_mounts=("$mfs_meta" "$raft_meta")
 nsenter --net=/run/netns/mfsref mfsmount -m "$mfs_meta" -H 10.42.0.1 -o mfscfgfile=/dev/null >/dev/null 2>&1
-bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
-rm -rf "$RAFTMFS_HOME"
-bash "$repo/deploy/local-cluster.sh" up >"$work/raft-up.log" 2>&1 || { tail -n 20 "$work/raft-up.log" >&2; exit 1; }
 "$bin/mfsmount" -m "$raft_meta" -H 127.0.0.11,127.0.0.12,127.0.0.13 >/dev/null
 
 # The steps, on file tree $1 and meta tree $2; one line per observation.
@@ -82,9 +62,4 @@ steps() {
 
 steps "$MFS_ROOT/mnt" "$mfs_meta" >"$work/moosefs.txt"
 steps "$RAFTMFS_HOME/mnt" "$raft_meta" >"$work/raftmfs.txt"
-if diff -u --label MooseFS --label RaftMFS "$work/moosefs.txt" "$work/raftmfs.txt"; then
-  echo "meta mount: RaftMFS and MooseFS agree on $(wc -l <"$work/raftmfs.txt") observations"
-else
-  echo "meta mount: RaftMFS differs from MooseFS (above)" >&2
-  exit 1
-fi
+compare "meta mount" "$work/moosefs.txt" "$work/raftmfs.txt"

@@ -7,24 +7,7 @@
 # "path: goal: N" where RaftMFS prints "path: N", and it counts a hard-linked file once per name in
 # mfssetgoal -r. (Trash times are in whole hours on both: MooseFS 3.0 rounds seconds up, and so
 # do the RaftMFS tools.) Exit 0 when both agree. Needs root; stops what it starts.
-set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
-export RAFTMFS_HOME=${RAFTMFS_HOME:-/var/tmp/raftmfs-compare}
-export MFS_ROOT=${MFS_ROOT:-/tmp/moosefs-compare}
-bin=$CARGO_TARGET_DIR/release
-work=$(mktemp -d)
-cleanup() {
-  bash "$repo/bench/moosefs/down.sh" >/dev/null 2>&1 || true
-  bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-bash "$repo/bench/moosefs/up.sh" 1 >"$work/mfs-up.log" 2>&1 || { tail -n 20 "$work/mfs-up.log" >&2; exit 1; }
-bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
-rm -rf "$RAFTMFS_HOME"
-bash "$repo/deploy/local-cluster.sh" up >"$work/raft-up.log" 2>&1 || { tail -n 20 "$work/raft-up.log" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
 
 # The steps in mount $1, running each tool as "$2 TOOL ARGS..." ($2 empty: the tool itself).
 steps() {
@@ -55,9 +38,4 @@ steps() {
 
 steps "$MFS_ROOT/mnt" "bash $repo/bench/moosefs/ns.sh" >"$work/moosefs.txt"
 steps "$RAFTMFS_HOME/mnt" "env PATH=$bin:$PATH" >"$work/raftmfs.txt"
-if diff -u --label MooseFS --label RaftMFS "$work/moosefs.txt" "$work/raftmfs.txt"; then
-  echo "tools: RaftMFS and MooseFS agree on $(wc -l <"$work/raftmfs.txt") observations"
-else
-  echo "tools: RaftMFS differs from MooseFS (above)" >&2
-  exit 1
-fi
+compare tools "$work/moosefs.txt" "$work/raftmfs.txt"

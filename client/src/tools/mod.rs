@@ -160,6 +160,28 @@ fn run(name: &str, args: &[String]) -> i32 {
     })
 }
 
+/// Run `each` on every operand, resolved to its mount. An operand that fails prints
+/// "OPERAND: error" (MooseFS's form) and makes the exit code 1; the others still run.
+async fn for_each_target(
+    sessions: &mut Sessions,
+    name: &str,
+    operands: &[String],
+    mut each: impl AsyncFnMut(&str, mount_session::Target) -> Result<(), String>,
+) -> i32 {
+    let mut code = 0;
+    for path in operands {
+        let r = match sessions.target(name, path).await {
+            Ok(t) => each(path, t).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            println!("{path}: {e}");
+            code = 1;
+        }
+    }
+    code
+}
+
 /// No operand given: print the usage, fail.
 fn need_operands(name: &str, a: &ToolArgs, min: usize) -> bool {
     if a.operands.len() < min {

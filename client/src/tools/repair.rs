@@ -5,7 +5,7 @@
 use proto::client::{Reply, WriteOp};
 
 use super::mount_session::Sessions;
-use super::{need_operands, ToolArgs};
+use super::{for_each_target, need_operands, ToolArgs};
 use crate::fuse::creds::own_creds;
 
 /// Most chunks the masters change per call (`chunks/file_repair.rs`): a full call is repeated.
@@ -25,40 +25,24 @@ pub async fn filerepair(sessions: &mut Sessions, name: &str, a: &ToolArgs) -> i3
         return 1;
     }
     let creds = own_creds();
-    let mut code = 0;
-    for path in &a.operands {
-        let t = match sessions.target(name, path).await {
-            Ok(t) => t,
-            Err(e) => {
-                println!("{path}: {e}");
-                code = 1;
-                continue;
-            }
-        };
-        let (mut erased, mut repaired, mut not_changed) = (0, 0, 0);
-        let outcome = loop {
+    for_each_target(sessions, name, &a.operands, async |path, t| {
+        let (mut erased, mut repaired) = (0, 0);
+        loop {
             match t.client.write(&creds, WriteOp::FileRepair { ino: t.ino }).await {
-                Ok(Reply::Repaired { not_changed: n, erased: e, repaired: r }) => {
+                Ok(Reply::Repaired { not_changed, erased: e, repaired: r }) => {
                     erased += e;
                     repaired += r;
-                    not_changed = n;
                     if e + r < MAX_PER_CALL {
-                        break Ok(());
+                        print!("{}", report(path, not_changed, erased, repaired));
+                        return Ok(());
                     }
                 }
-                Ok(other) => break Err(format!("master query: wrong answer ({other:?})")),
-                Err(e) => break Err(e.to_string()),
-            }
-        };
-        match outcome {
-            Ok(()) => print!("{}", report(path, not_changed, erased, repaired)),
-            Err(e) => {
-                println!("{path}: {e}");
-                code = 1;
+                Ok(other) => return Err(format!("master query: wrong answer ({other:?})")),
+                Err(e) => return Err(e.to_string()),
             }
         }
-    }
-    code
+    })
+    .await
 }
 
 #[cfg(test)]

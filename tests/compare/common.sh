@@ -1,0 +1,38 @@
+# Sourced by the tests/compare scripts: brings up MooseFS 3.0 (bench/moosefs/up.sh, goal 1) and a
+# RaftMFS local cluster (deploy/local-cluster.sh), both torn down on exit with the extra mounts
+# the script lists in $extra_mounts, and compares two transcripts.
+#   $repo $bin $work         the repository, the RaftMFS binaries, a scratch folder
+#   $MFS_ROOT/mnt $RAFTMFS_HOME/mnt   the two file mounts
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/raftmfs-target}
+export RAFTMFS_HOME=${RAFTMFS_HOME:-/var/tmp/raftmfs-compare}
+export MFS_ROOT=${MFS_ROOT:-/tmp/moosefs-compare}
+bin=$CARGO_TARGET_DIR/release
+work=$(mktemp -d)
+extra_mounts=()
+
+compare_cleanup() {
+  for m in "${extra_mounts[@]}"; do
+    mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+  done
+  bash "$repo/bench/moosefs/down.sh" >/dev/null 2>&1 || true
+  bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap compare_cleanup EXIT
+
+bash "$repo/bench/moosefs/up.sh" 1 >"$work/mfs-up.log" 2>&1 || { tail -n 20 "$work/mfs-up.log" >&2; exit 1; }
+bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
+rm -rf "$RAFTMFS_HOME"
+bash "$repo/deploy/local-cluster.sh" up >"$work/raft-up.log" 2>&1 || { tail -n 20 "$work/raft-up.log" >&2; exit 1; }
+
+# compare WHAT MOOSEFS_TRANSCRIPT RAFTMFS_TRANSCRIPT: diff them; exit 1 when they differ.
+compare() {
+  if diff -u --label MooseFS --label RaftMFS "$2" "$3"; then
+    echo "$1: RaftMFS and MooseFS agree on $(wc -l <"$3") observations"
+  else
+    echo "$1: RaftMFS differs from MooseFS (above)" >&2
+    exit 1
+  fi
+}
