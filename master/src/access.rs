@@ -150,7 +150,7 @@ impl SessionAccess {
     /// inode translation.
     pub fn write_op(&self, ns: &Namespace, session: u64, op: WriteOp) -> Result<WriteOp, Errno> {
         self.check_write(&op)?;
-        let on_trash = matches!(op, WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. });
+        let on_trash = op.on_trash();
         if self.is_meta() {
             // The meta tree: the trash operations, and the release that keeps it alive.
             return match op {

@@ -93,9 +93,15 @@ impl MetaState {
             Command::Client { session, seq, first_incomplete, now, creds, op } => {
                 let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
                 let readonly = self.readonly(*session);
+                let meta = self.sessions.get(session).is_some_and(|s| s.access.is_meta());
                 self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
                     if readonly && op.modifies() {
                         return Err(Errno::EROFS);
+                    }
+                    // As the leader's check (`access.rs`), again here: the trash operations for
+                    // meta sessions only, and nothing else but the keepalive release for them.
+                    if op.on_trash() != meta && !matches!(op, proto::client::WriteOp::Release { .. }) {
+                        return Err(Errno::EPERM);
                     }
                     ns.apply_write(&ctx, op)
                 })
@@ -535,6 +541,30 @@ mod tests {
         assert_eq!(st.apply(&repair(3)), want);
         assert_eq!(st.apply(&repair(3)), want, "a retry gets the same answer, nothing done twice");
         assert_eq!(st.ns.file_chunk_ids(f), vec![]);
+    }
+
+    #[test]
+    fn the_state_machine_keeps_the_trash_to_meta_sessions() {
+        let mut st = MetaState::new();
+        let file = open(&mut st);
+        let access = SessionAccess { root: crate::access::META_ROOT, ..SessionAccess::full() };
+        let meta = open_with(&mut st, access);
+        let cmd = |session, seq, op| Command::Client {
+            session,
+            seq,
+            first_incomplete: seq,
+            now: t(2),
+            creds: Creds::root(),
+            op,
+        };
+        let eperm = CommandOutcome::Result(Err(proto::Errno::EPERM));
+        assert_eq!(st.apply(&cmd(file, 1, WriteOp::Purge { ino: 2 })), eperm, "a file session never reaches the trash");
+        assert_eq!(st.apply(&mkdir(meta, 1, 1, "a")), eperm, "a meta session never touches the tree");
+        assert_eq!(
+            st.apply(&cmd(meta, 2, WriteOp::Purge { ino: 2 })),
+            CommandOutcome::Result(Err(proto::Errno::ENOENT))
+        );
+        assert_eq!(st.apply(&cmd(meta, 3, WriteOp::Release { ino: 0 })), CommandOutcome::Result(Ok(Reply::Done)));
     }
 
     #[test]

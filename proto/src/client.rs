@@ -315,6 +315,11 @@ impl WriteOp {
         }
     }
 
+    /// True for the meta tree's operations (`mfsmount -m`), which only meta sessions may send.
+    pub fn on_trash(&self) -> bool {
+        matches!(self, WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. })
+    }
+
     /// True when the operation may change the file system: refused (EROFS) in a read-only
     /// session. `Release` only drops an open reference; `Open` changes nothing unless it asks
     /// for write access or truncation.
