@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The MooseFS tools side by side with MooseFS 3.0 (issue 13): the same calls of mfscopygoal,
-# mfscopytrashtime, mfsgetgoal -r, mfsfilepaths (by path and by inode) and mfsfilerepair on a
+# mfscopytrashtime, mfsgetgoal -r, mfsfilepaths (by path and by inode), mfsfilerepair and mfsfileinfo -q on a
 # MooseFS mount (bench/moosefs/up.sh) and on a RaftMFS one (deploy/local-cluster.sh), then a diff of
 # what a user sees: exit codes and the values printed (goals, trash times, the set of paths, chunk
 # counts). Wording that differs between the two is left out: MooseFS 3.0.117's mfssetgoal prints
@@ -33,6 +33,10 @@ steps() {
   echo "filepaths of nothing: rc $(t mfsfilepaths nonexistent >/dev/null 2>&1; echo $?)"
   echo "filerepair of a healthy file: rc $(t mfsfilerepair g >"$work/o" 2>&1; echo $?), $(tail -n +2 "$work/o" | tr -s ' ' | tr '\n' ' ')"
   echo "filerepair of a folder: rc $(t mfsfilerepair a >/dev/null 2>&1; echo $?)"
+  mkdir q
+  t mfssetgoal 1 q >/dev/null
+  echo data >q/h
+  echo "fileinfo -q: rc $(t mfsfileinfo -q q/h >"$work/o" 2>&1; echo $?), $(tail -n +2 "$work/o" | tr -s ' ' | tr '\n' ' ')"
   cd /
 }
 

@@ -208,7 +208,7 @@ pub async fn copy(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind)
     println!("{src}: {value}");
     let mut operands = vec![value.to_string()];
     operands.extend(a.operands[1..].iter().cloned());
-    let set_args = ToolArgs { recursive: a.recursive, operands };
+    let set_args = ToolArgs { recursive: a.recursive, operands, ..ToolArgs::default() };
     set(sessions, name, &set_args, kind).await
 }
 

@@ -35,6 +35,8 @@ pub const TOOLS: &[&str] = &[
 #[derive(Debug, Default)]
 pub struct ToolArgs {
     pub recursive: bool,
+    /// `mfsfileinfo -q`: only the number of valid copies per chunk (`mfscheckfile`'s report).
+    pub quick: bool,
     pub operands: Vec<String>,
 }
 
@@ -74,7 +76,7 @@ fn usage(name: &str) -> String {
         "mfsfilerepair" => {
             "[-n|-h|-H] FILE...\n\n chunks with no valid copy take the newest copy left, or become zeros: use with care"
         }
-        "mfsfileinfo" => "[-n|-h|-H] FILE...",
+        "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
             "[-n|-h|-H] OBJECT...\n\n size: bytes in 64 KiB blocks per chunk; realsize: size times the valid copies"
@@ -101,6 +103,7 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
             for c in a[1..].chars() {
                 match c {
                     'r' if recursive_ok => out.recursive = true,
+                    'q' if name == "mfsfileinfo" => out.quick = true,
                     'n' | 'h' | 'H' | 'k' | 'm' | 'g' => {}
                     '?' => return Err(String::new()),
                     _ => return Err(format!("unknown option -{c}")),
@@ -147,6 +150,8 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfscopytrashtime" => goal::copy(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
             "mfsfilepaths" => paths::filepaths(&mut sessions, name, &parsed).await,
             "mfsfilerepair" => repair::filerepair(&mut sessions, name, &parsed).await,
+            // MooseFS 3.0's `mfsfileinfo -q` prints what `mfscheckfile` does.
+            "mfsfileinfo" if parsed.quick => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsfileinfo" => chunks::fileinfo(&mut sessions, name, &parsed).await,
             "mfscheckfile" => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsdirinfo" => chunks::dirinfo(&mut sessions, name, &parsed).await,
@@ -207,6 +212,8 @@ mod tests {
         let a = parse("mfsgetgoal", &v("-rn /a")).unwrap();
         assert!(a.recursive);
         assert!(parse("mfsfileinfo", &v("-r /a")).is_err());
+        assert!(parse("mfsfileinfo", &v("-q /a")).unwrap().quick);
+        assert!(parse("mfscheckfile", &v("-q /a")).is_err());
         assert!(parse("mfsgetgoal", &v("-x /a")).is_err());
         let a = parse("mfsgetgoal", &v("/a -r")).unwrap();
         assert_eq!(a.operands, v("/a -r"));
