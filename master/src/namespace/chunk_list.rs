@@ -72,6 +72,24 @@ impl ChunkList {
         }
     }
 
+    /// Make `index` a hole; returns the id that was there (0 for a hole already).
+    pub fn clear(&mut self, index: u32) -> u64 {
+        let old = match self {
+            ChunkList::Dense(v) => match v.get_mut(index as usize) {
+                Some(slot) => std::mem::replace(slot, 0),
+                None => 0,
+            },
+            ChunkList::Sparse(m) => m.remove(&index).unwrap_or(0),
+        };
+        if let ChunkList::Dense(v) = self {
+            while v.last() == Some(&0) {
+                v.pop();
+            }
+        }
+        self.densify_if_full();
+        old
+    }
+
     /// Cut the table to indexes below `keep`; returns the ids removed.
     pub fn truncate(&mut self, keep: u64) -> Vec<u64> {
         let freed = match self {
@@ -196,6 +214,20 @@ mod tests {
         assert_eq!(l.truncate(0), vec![1]);
         assert_eq!(l, ChunkList::default());
         assert_eq!(ChunkList::from_ids(&[0, 0]), ChunkList::default());
+    }
+
+    #[test]
+    fn a_cleared_index_is_a_hole_and_the_form_stays_canonical() {
+        let mut l = ChunkList::from_ids(&[1, 2, 3]);
+        assert_eq!(l.clear(2), 3);
+        assert_eq!(l, ChunkList::from_ids(&[1, 2]), "no trailing hole kept");
+        assert_eq!(l.clear(0), 1);
+        assert_eq!(l, ChunkList::from_ids(&[0, 2]));
+        assert_eq!(l.clear(9), 0);
+        let mut s = ChunkList::default();
+        s.set(1_000_000, 4);
+        assert_eq!(s.clear(1_000_000), 4);
+        assert_eq!(s, ChunkList::default());
     }
 
     #[test]

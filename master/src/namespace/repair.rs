@@ -59,7 +59,7 @@ impl Namespace {
                 RepairFix::Erase => {
                     self.with_inode(ino, |i| {
                         if let Body::File { chunks } = &mut i.body {
-                            chunks.set(step.index, 0);
+                            chunks.clear(step.index);
                         }
                     });
                     self.forget_chunks([step.id]);
