@@ -51,6 +51,10 @@ impl Commands {
                 let _load = self.metrics.in_progress();
                 self.repair_blocks(id, version, blocks, sources, others).await.map(|bad| CommandReply::Repaired { bad })
             }
+            CsCommand::Duplicate { id, version, from_id, from_version, sources } => {
+                let _load = self.metrics.in_progress();
+                self.duplicate(id, version, from_id, from_version, &sources).await.map(|_| CommandReply::Done)
+            }
         };
         self.metrics.commands.with_label_values(&[name, outcome(&result)]).inc();
         result
@@ -63,7 +67,7 @@ impl Commands {
         if sources.is_empty() || sources.len() > MAX_SOURCES {
             return Err(CsError::BadRequest(format!("replicate with {} sources", sources.len())));
         }
-        let result = self.replicate_from(id, version, sources).await;
+        let result = self.copy_from(id, version, (id, version), sources).await;
         match &result {
             Ok(()) => {
                 self.metrics.replications.with_label_values(&["ok"]).inc();
@@ -77,8 +81,42 @@ impl Commands {
         result
     }
 
-    async fn replicate_from(&self, id: u64, version: u32, sources: &[String]) -> Result<(), CsError> {
-        let mut fetch = Fetcher::new(&self.pool, &self.keys, id, version, sources.iter().cloned());
+    /// Copy-on-write: make chunk `id` at `version` from the data of `from_id` at
+    /// `from_version` on `sources` (this server's own copy is read through its data port like
+    /// any other, so a block bad here is taken from another copy).
+    pub async fn duplicate(
+        &self,
+        id: u64,
+        version: u32,
+        from_id: u64,
+        from_version: u32,
+        sources: &[String],
+    ) -> Result<(), CsError> {
+        if sources.is_empty() || sources.len() > MAX_SOURCES || from_id == id {
+            return Err(CsError::BadRequest(format!("duplicate of {from_id:016X} with {} sources", sources.len())));
+        }
+        let result = self.copy_from(id, version, (from_id, from_version), sources).await;
+        match &result {
+            Ok(()) => tracing::info!(
+                chunk = format_args!("{id:016X}"),
+                from = format_args!("{from_id:016X}"),
+                from_version,
+                "duplicated a shared chunk (copy-on-write)"
+            ),
+            Err(e) => tracing::warn!(
+                chunk = format_args!("{id:016X}"),
+                from = format_args!("{from_id:016X}"),
+                error = %e,
+                "duplicating a shared chunk failed"
+            ),
+        }
+        result
+    }
+
+    /// Store chunk `id` at `version` with the data of `from` = (chunk, version) read from
+    /// `sources`: a replication when `from` is the same chunk, a copy-on-write when not.
+    async fn copy_from(&self, id: u64, version: u32, from: (u64, u32), sources: &[String]) -> Result<(), CsError> {
+        let mut fetch = Fetcher::new(&self.pool, &self.keys, from.0, from.1, sources.iter().cloned());
         let length = fetch.length().await?;
         let blocks = length / BLOCK_SIZE;
         let mut replica = Some(self.store.begin_replica(id, version).await?);

@@ -195,6 +195,10 @@ impl SessionAccess {
             WriteOp::ChunkWrite { ino, index, failed } => WriteOp::ChunkWrite { ino: i(ino)?, index, failed },
             WriteOp::WriteEnd { ino, size } => WriteOp::WriteEnd { ino: i(ino)?, size },
             WriteOp::FileRepair { ino } => WriteOp::FileRepair { ino: i(ino)? },
+            WriteOp::Snapshot { src, dst_parent, name, flags, umask } => {
+                WriteOp::Snapshot { src: i(src)?, dst_parent: i(dst_parent)?, name, flags, umask }
+            }
+            WriteOp::AppendChunks { dst, src, slice } => WriteOp::AppendChunks { dst: i(dst)?, src: i(src)?, slice },
             op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }

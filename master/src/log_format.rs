@@ -24,7 +24,8 @@ use crate::raft_types::Command;
 /// 1000: the first versioned format (session secrets, per-file sparse chunk tables).
 /// 1001: `Command::Batch` (commands proposed together).
 /// 1002: the meta tree's writes (`Undelete`, `Purge`, `SetTrashPath`), `Command::FileRepair`.
-pub const LOG_FORMAT: u16 = 1002;
+/// 1003: snapshots (`WriteOp::Snapshot`, `WriteOp::AppendChunks`, `Command::ChunkCow`).
+pub const LOG_FORMAT: u16 = 1003;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;

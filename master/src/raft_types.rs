@@ -86,6 +86,21 @@ pub enum Command {
         ino: Ino,
         steps: Vec<crate::namespace::RepairStep>,
     },
+    /// A client's `WriteOp::ChunkWrite` on a chunk a snapshot shares, as the leader did it:
+    /// `holders` (in write chain order) duplicated chunk `old` as `new_chunk` at version 1, and
+    /// chunk `index` of `ino` becomes that copy. Applied at most once per (`session`, `seq`).
+    ChunkCow {
+        session: u64,
+        seq: u64,
+        first_incomplete: u64,
+        now: Timestamp,
+        creds: Creds,
+        ino: Ino,
+        index: u32,
+        old: u64,
+        new_chunk: u64,
+        holders: Vec<String>,
+    },
     /// Commands proposed together (`proposer.rs`), applied in order as if they were entries
     /// of their own, each to its own outcome ([`CommandOutcome::Batch`]). Never nested.
     Batch(Vec<Command>),
@@ -111,6 +126,9 @@ impl fmt::Display for Command {
             Command::ChunksDeleted { ids } => write!(f, "chunks-deleted ({})", ids.len()),
             Command::FileRepair { session, seq, ino, steps, .. } => {
                 write!(f, "client {session}#{seq} file-repair {ino} ({} chunks)", steps.len())
+            }
+            Command::ChunkCow { session, seq, ino, index, old, new_chunk, .. } => {
+                write!(f, "client {session}#{seq} chunk-cow {ino}[{index}] {old} -> {new_chunk}")
             }
             Command::Batch(cmds) => write!(f, "batch of {}", cmds.len()),
         }

@@ -47,7 +47,9 @@ pub fn decode_state(data: &[u8]) -> Result<MetaState, raft_store::StoreError> {
             ),
         ));
     }
-    raft_store::codec::decode(what, body)
+    let mut state: MetaState = raft_store::codec::decode(what, body)?;
+    state.ns.rebuild_derived();
+    Ok(state)
 }
 
 /// The state shared between the Raft state machine (writer) and the client read path.

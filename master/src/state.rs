@@ -136,6 +136,16 @@ impl MetaState {
                     ns.apply_file_repair(&ctx, *ino, steps)
                 })
             }
+            Command::ChunkCow { session, seq, first_incomplete, now, creds, ino, index, old, new_chunk, holders } => {
+                let ctx = OpContext { now: *now, creds: creds.clone(), session: *session };
+                let readonly = self.readonly(*session);
+                self.exactly_once(*session, *seq, *first_incomplete, *now, |ns| {
+                    if readonly {
+                        return Err(Errno::EROFS);
+                    }
+                    ns.apply_chunk_cow(&ctx, *ino, *index, *old, *new_chunk, holders)
+                })
+            }
             Command::Batch(cmds) => CommandOutcome::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::OpenSession { now, info, access, secret } => {
                 // A new file system's root was made without a clock: it takes the time of

@@ -236,6 +236,51 @@ pub enum WriteOp {
     /// a chunkserver that is only disconnected loses its chunks' data to zeros: use with care.
     /// Reply: [`Reply::Repaired`] (at most 10,000 chunks changed per call: ask again while so).
     FileRepair { ino: Ino },
+    /// `mfsmakesnapshot`: copy `src` (a file, or a folder with everything under it) as `name`
+    /// in `dst_parent`, at once and lazily: every copied file shares its source's chunks, and
+    /// the first write to a shared chunk, on either side, gives the writer a copy of its own.
+    /// `umask` applies with [`SnapshotFlags::cp_like`]. Reply: [`Reply::Count`] (objects
+    /// made or updated).
+    Snapshot { src: Ino, dst_parent: Ino, name: Vec<u8>, flags: SnapshotFlags, umask: u32 },
+    /// `mfsappendchunks`: append the chunks of file `src` to file `dst`, shared as a
+    /// snapshot shares them; `dst` first grows to a whole number of chunks. `slice` takes
+    /// only chunks `from..to` of `src` (Python's slices: a negative index counts from the end,
+    /// `None` is the start or the end). Reply: [`Reply::Attr`] of `dst`.
+    AppendChunks { dst: Ino, src: Ino, slice: ChunkSlice },
+}
+
+/// Which chunks of a file [`WriteOp::AppendChunks`] takes (`mfsappendchunks -s FROM:TO`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSlice {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl ChunkSlice {
+    /// The chunk indexes `from..to` of a file of `chunks` chunks, as Python resolves a slice
+    /// (negative counts from the end, out-of-range values clamp); empty when `from >= to`.
+    pub fn resolve(&self, chunks: u64) -> (u64, u64) {
+        let n = i128::from(chunks);
+        let at = |v: Option<i64>, default: i128| -> u64 {
+            let v = v.map_or(default, |v| if v < 0 { n + i128::from(v) } else { i128::from(v) });
+            v.clamp(0, n) as u64
+        };
+        let (from, to) = (at(self.from, 0), at(self.to, n));
+        (from, to.max(from))
+    }
+}
+
+/// How [`WriteOp::Snapshot`] treats what it copies (`mfsmakesnapshot`'s flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotFlags {
+    /// `-o`: a file already at the destination is replaced (it goes to the trash like an
+    /// unlinked one); without it, EEXIST.
+    pub overwrite: bool,
+    /// `-c`: new objects are made as `cp` makes them: owned by the caller, mode less the
+    /// umask, goal and trash time from the destination folder, times now, no xattrs.
+    pub cp_like: bool,
+    /// `-p`: names of one file (hard links) inside the copied tree stay one file in the copy.
+    pub preserve_hardlinks: bool,
 }
 
 impl WriteOp {
@@ -263,6 +308,8 @@ impl WriteOp {
             WriteOp::Purge { .. } => "purge",
             WriteOp::SetTrashPath { .. } => "set_trash_path",
             WriteOp::FileRepair { .. } => "file_repair",
+            WriteOp::Snapshot { .. } => "snapshot",
+            WriteOp::AppendChunks { .. } => "append_chunks",
         }
     }
 
@@ -287,7 +334,8 @@ impl WriteOp {
             | WriteOp::MkDir { name, .. }
             | WriteOp::Unlink { name, .. }
             | WriteOp::RmDir { name, .. }
-            | WriteOp::Link { new_name: name, .. } => name_ok(name),
+            | WriteOp::Link { new_name: name, .. }
+            | WriteOp::Snapshot { name, .. } => name_ok(name),
             WriteOp::Rename { name, new_name, .. } => name_ok(name).and_then(|()| name_ok(new_name)),
             WriteOp::Symlink { name, target, .. } => {
                 name_ok(name)?;
@@ -311,7 +359,8 @@ impl WriteOp {
             | WriteOp::SetTrashTime { .. }
             | WriteOp::Undelete { .. }
             | WriteOp::Purge { .. }
-            | WriteOp::FileRepair { .. } => Ok(()),
+            | WriteOp::FileRepair { .. }
+            | WriteOp::AppendChunks { .. } => Ok(()),
         }
     }
 

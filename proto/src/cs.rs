@@ -142,6 +142,11 @@ pub enum CsCommand {
     /// version may predate a write, so only a CRC match proves a block right). Answer:
     /// [`CommandReply::Repaired`].
     RepairBlocks { id: u64, version: u32, blocks: Vec<u32>, sources: Vec<String>, others: Vec<RepairSource> },
+    /// Copy-on-write of a chunk a snapshot shares: make chunk `id` at `version` with the
+    /// data of chunk `from_id` at `from_version`, read from `sources` (its valid copies, this
+    /// server's own first) as a replication reads them: each block from the first source
+    /// that serves it good, every CRC checked, the new file renamed into place whole.
+    Duplicate { id: u64, version: u32, from_id: u64, from_version: u32, sources: Vec<String> },
 }
 
 /// Most sources a `Replicate` or a `RepairBlocks` (`sources` and `others` together) names: more
@@ -177,6 +182,7 @@ impl CsCommand {
             CsCommand::SetVersion { .. } => "set_version",
             CsCommand::Replicate { .. } => "replicate",
             CsCommand::RepairBlocks { .. } => "repair_blocks",
+            CsCommand::Duplicate { .. } => "duplicate",
         }
     }
 }

@@ -272,6 +272,13 @@ fn master_to_cs_seeds() -> Vec<Vec<u8>> {
             sources: vec!["127.0.0.21:9422".into()],
             others: vec![RepairSource { addr: "127.0.0.23:9422".into(), version: 2 }],
         },
+        CsCommand::Duplicate {
+            id: 2,
+            version: 1,
+            from_id: 1,
+            from_version: 3,
+            sources: vec!["127.0.0.21:9422".into()],
+        },
     ];
     let mut v: Vec<MasterToCs> = vec![
         MasterToCs::Welcome { term: 4 },

@@ -1,6 +1,7 @@
 //! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfscopygoal`, `mfsgettrashtime`,
 //! `mfssettrashtime`, `mfscopytrashtime`, `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`,
-//! `mfsfilepaths`, `mfsfilerepair`) with MooseFS 3.0's flags and output.
+//! `mfsfilepaths`, `mfsfilerepair`, `mfsmakesnapshot`, `mfsappendchunks`) with MooseFS 3.0's
+//! flags and output.
 //!
 //! One binary, `mfstools`, chosen by the name it runs under or by its first argument; each tool
 //! also has a small binary of its own name. A tool finds the mount above each path it is given
@@ -12,6 +13,7 @@ pub mod goal;
 pub mod mount_session;
 pub mod paths;
 pub mod repair;
+pub mod snapshot;
 pub mod walk;
 
 use mount_session::Sessions;
@@ -29,6 +31,8 @@ pub const TOOLS: &[&str] = &[
     "mfsdirinfo",
     "mfsfilepaths",
     "mfsfilerepair",
+    "mfsmakesnapshot",
+    "mfsappendchunks",
 ];
 
 /// Flags and operands of one tool run.
@@ -37,6 +41,14 @@ pub struct ToolArgs {
     pub recursive: bool,
     /// `mfsfileinfo -q`: only the number of valid copies per chunk (`mfscheckfile`'s report).
     pub quick: bool,
+    /// `mfsmakesnapshot -o`: replace files at the destination.
+    pub overwrite: bool,
+    /// `mfsmakesnapshot -c`: make the copies as `cp` would (owner, umask, times).
+    pub cp_like: bool,
+    /// `mfsmakesnapshot -p`: hard links stay links in the copy.
+    pub preserve_hardlinks: bool,
+    /// `mfsappendchunks -s FROM:TO`: which chunks of each file.
+    pub slice: proto::client::ChunkSlice,
     pub operands: Vec<String>,
 }
 
@@ -76,6 +88,14 @@ fn usage(name: &str) -> String {
         "mfsfilerepair" => {
             "[-n|-h|-H] FILE...\n\n chunks with no valid copy take the newest copy left, or become zeros: use with care"
         }
+        "mfsmakesnapshot" => {
+            "[-ocp] SOURCE... DESTINATION\n\n -o - allow to overwrite existing objects\n -c - 'cp' mode for \
+             attributes (create objects using current uid,gid,umask etc.)\n -p - preserve hardlinks"
+        }
+        "mfsappendchunks" => {
+            "[-s FROM:TO] SNAPSHOT_FILE OBJECT...\n\n append the chunks of each OBJECT to SNAPSHOT_FILE (shared, copied \
+             on write)\n -s - only chunks FROM (included) to TO (excluded), as Python's slices"
+        }
         "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
@@ -95,15 +115,22 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
     );
     let mut out = ToolArgs::default();
     let mut flags_done = false;
-    for a in args {
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
         if !flags_done && a == "--" {
             flags_done = true;
+        } else if !flags_done && name == "mfsappendchunks" && (a == "-s" || a.starts_with("-s")) {
+            let spec = if a == "-s" { args.next().ok_or("option -s needs FROM:TO")?.as_str() } else { &a[2..] };
+            out.slice = parse_slice(spec).ok_or_else(|| "bad slice indexes".to_string())?;
         } else if !flags_done && a.len() > 1 && a.starts_with('-') && !a[1..].starts_with(|c: char| c.is_ascii_digit())
         {
             for c in a[1..].chars() {
                 match c {
                     'r' if recursive_ok => out.recursive = true,
                     'q' if name == "mfsfileinfo" => out.quick = true,
+                    'o' if name == "mfsmakesnapshot" => out.overwrite = true,
+                    'c' if name == "mfsmakesnapshot" => out.cp_like = true,
+                    'p' if name == "mfsmakesnapshot" => out.preserve_hardlinks = true,
                     'n' | 'h' | 'H' | 'k' | 'm' | 'g' => {}
                     '?' => return Err(String::new()),
                     _ => return Err(format!("unknown option -{c}")),
@@ -115,6 +142,19 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
         }
     }
     Ok(out)
+}
+
+/// `FROM:TO` of `mfsappendchunks -s` (either side may be empty or negative).
+fn parse_slice(spec: &str) -> Option<proto::client::ChunkSlice> {
+    let (from, to) = spec.split_once(':')?;
+    let side = |v: &str| -> Option<Option<i64>> {
+        if v.is_empty() {
+            Some(None)
+        } else {
+            v.parse::<i64>().ok().map(Some)
+        }
+    };
+    Some(proto::client::ChunkSlice { from: side(from)?, to: side(to)? })
 }
 
 fn run(name: &str, args: &[String]) -> i32 {
@@ -150,6 +190,8 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfscopytrashtime" => goal::copy(&mut sessions, name, &parsed, goal::Kind::TrashTime).await,
             "mfsfilepaths" => paths::filepaths(&mut sessions, name, &parsed).await,
             "mfsfilerepair" => repair::filerepair(&mut sessions, name, &parsed).await,
+            "mfsmakesnapshot" => snapshot::makesnapshot(&mut sessions, name, &parsed).await,
+            "mfsappendchunks" => snapshot::appendchunks(&mut sessions, name, &parsed).await,
             // MooseFS 3.0's `mfsfileinfo -q` prints what `mfscheckfile` does.
             "mfsfileinfo" if parsed.quick => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsfileinfo" => chunks::fileinfo(&mut sessions, name, &parsed).await,
@@ -217,5 +259,22 @@ mod tests {
         assert!(parse("mfsgetgoal", &v("-x /a")).is_err());
         let a = parse("mfsgetgoal", &v("/a -r")).unwrap();
         assert_eq!(a.operands, v("/a -r"));
+        let a = parse("mfsmakesnapshot", &v("-o -cp /a /b")).unwrap();
+        assert!(a.overwrite && a.cp_like && a.preserve_hardlinks);
+        assert!(parse("mfssetgoal", &v("-o 2 /a")).is_err());
+    }
+
+    #[test]
+    fn slices_read_as_python_writes_them() {
+        use proto::client::ChunkSlice;
+        let a = parse("mfsappendchunks", &v("-s -4:-2 /d /s")).unwrap();
+        assert_eq!(a.slice, ChunkSlice { from: Some(-4), to: Some(-2) });
+        assert_eq!(a.operands, v("/d /s"));
+        assert_eq!(parse("mfsappendchunks", &v("-s3: /d /s")).unwrap().slice, ChunkSlice { from: Some(3), to: None });
+        assert!(parse("mfsappendchunks", &v("-s x /d /s")).is_err());
+        assert_eq!(ChunkSlice { from: Some(-4), to: Some(-2) }.resolve(10), (6, 8));
+        assert_eq!(ChunkSlice { from: None, to: Some(-1) }.resolve(10), (0, 9));
+        assert_eq!(ChunkSlice { from: Some(5), to: Some(2) }.resolve(10), (5, 5));
+        assert_eq!(ChunkSlice::default().resolve(3), (0, 3));
     }
 }

@@ -8,6 +8,7 @@
 //! What must survive a failover is in the namespace (each chunk's version and holders);
 //! everything here is rebuilt from the chunkservers' registrations.
 
+pub mod copy_on_write;
 pub mod cs_server;
 pub mod file_repair;
 pub mod link;
@@ -47,7 +48,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The timeout of one command.
 pub fn command_timeout(cmd: &CsCommand) -> Duration {
     match cmd {
-        CsCommand::Replicate { .. } | CsCommand::RepairBlocks { .. } => REPLICATE_TIMEOUT,
+        CsCommand::Replicate { .. } | CsCommand::RepairBlocks { .. } | CsCommand::Duplicate { .. } => REPLICATE_TIMEOUT,
         _ => COMMAND_TIMEOUT,
     }
 }

@@ -161,6 +161,7 @@ impl ChunkService {
         match slot {
             Err(e) => ResponseBody::Result(Err(e)),
             Ok(ChunkSlot { chunk: None, goal, .. }) => self.allocate(&req, goal).await,
+            Ok(ChunkSlot { chunk: Some((id, meta)), shared: true, .. }) => self.copy_on_write(&req, id, &meta).await,
             Ok(ChunkSlot { chunk: Some((id, meta)), .. }) => self.bump(&req, id, &meta).await,
         }
     }

@@ -28,6 +28,8 @@ pub struct ChunkSlot {
     pub goal: u8,
     /// The file's size.
     pub file_size: u64,
+    /// The chunk is shared with another file (a snapshot): a write needs a copy of its own.
+    pub shared: bool,
 }
 
 impl Namespace {
@@ -87,7 +89,7 @@ impl Namespace {
         }
         let id = Self::chunk_at(inode, index);
         let chunk = if id == 0 { None } else { Some((id, self.chunks.get(&id).cloned().unwrap_or_default())) };
-        Ok(ChunkSlot { chunk, goal: inode.goal, file_size: inode.size })
+        Ok(ChunkSlot { chunk, goal: inode.goal, file_size: inode.size, shared: self.is_shared(id) })
     }
 
     /// The chunk table entry of `id`.

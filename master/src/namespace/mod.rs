@@ -37,6 +37,7 @@ mod remove;
 mod rename;
 mod repair;
 mod setattr;
+mod snapshot;
 mod trash;
 mod xattr;
 
@@ -108,6 +109,11 @@ pub struct Namespace {
     open_refs: BTreeMap<(u64, Ino), u32>,
     /// Total open references per inode over all sessions (an index of `open_refs`).
     open_by_inode: BTreeMap<Ino, u32>,
+    /// References to a chunk beyond the first (files sharing it after a snapshot or an
+    /// appendchunks), by chunk id; a chunk used once is not here. Derived from the files'
+    /// chunk lists: not in snapshots, counted again when one is loaded (`snapshot.rs`).
+    #[serde(skip)]
+    shared: BTreeMap<u64, u32>,
 }
 
 impl Namespace {
@@ -144,6 +150,7 @@ impl Namespace {
             extra_parents: BTreeMap::new(),
             open_refs: BTreeMap::new(),
             open_by_inode: BTreeMap::new(),
+            shared: BTreeMap::new(),
         }
     }
 
@@ -173,6 +180,10 @@ impl Namespace {
             WriteOp::Undelete { ino } => self.undelete(ctx, *ino),
             WriteOp::Purge { ino } => self.purge(*ino),
             WriteOp::SetTrashPath { ino, path } => self.set_trash_path(*ino, path),
+            WriteOp::Snapshot { src, dst_parent, name, flags, umask } => {
+                self.snapshot(ctx, *src, *dst_parent, name, *flags, *umask)
+            }
+            WriteOp::AppendChunks { dst, src, slice } => self.append_chunks(ctx, *dst, *src, *slice),
             // Needs the leader's decision (new id or bump, holders): it arrives as
             // `Command::ChunkWrite` through `Namespace::apply_chunk_write`, never here.
             WriteOp::ChunkWrite { .. } => Err(Errno::EINVAL),

@@ -11,6 +11,7 @@ mod perm;
 mod readdir;
 mod remove;
 mod rename;
+mod snapshot;
 mod state;
 mod xattr;
 

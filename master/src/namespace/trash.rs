@@ -67,9 +67,17 @@ impl Namespace {
         self.sustained.remove(&ino);
     }
 
-    /// Chunks no file refers to any more: out of the chunk table, into `chunks_to_delete`.
+    /// A file let go of these chunks: a shared one loses a reference; one no file refers to
+    /// any more leaves the chunk table for `chunks_to_delete`.
     pub(super) fn forget_chunks(&mut self, chunks: impl IntoIterator<Item = u64>) {
         for id in chunks.into_iter().filter(|&id| id != 0) {
+            if let Some(extra) = self.shared.get_mut(&id) {
+                *extra -= 1;
+                if *extra == 0 {
+                    self.shared.remove(&id);
+                }
+                continue;
+            }
             self.chunks.remove(&id);
             self.chunks_to_delete.insert(id);
         }
