@@ -313,6 +313,10 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     let (ok, out, _) = run_tool("mfsgetgoal", &["-r", ts]);
     assert!(ok);
     assert_eq!(out, format!("{ts}:\n files with goal        3 :          3\n directories with goal  3 :          3\n"));
+    // MooseFS's older name of the recursive form answers the same.
+    let (ok, alias, _) = run_tool("mfsrgetgoal", &[ts]);
+    assert!(ok);
+    assert_eq!(alias, out);
     let f1 = m.path("t/f1");
     let (ok, out, _) = run_tool("mfssetgoal", &["2", f1.to_str().unwrap()]);
     assert!(ok);

@@ -153,7 +153,6 @@ const MFS_IGNORED: &[&str] = &[
     "mfsproxy",
     "mfsfsyncbeforeclose",
     "mfsfsyncmintime",
-    "mfsflattrash",
     "mfsnoxattrs",
     "mfsnoposixlocks",
     "mfsnobsdlocks",

@@ -33,7 +33,22 @@ pub const TOOLS: &[&str] = &[
     "mfsfilerepair",
     "mfsmakesnapshot",
     "mfsappendchunks",
+    "mfsrgetgoal",
+    "mfsrsetgoal",
+    "mfsrgettrashtime",
+    "mfsrsettrashtime",
 ];
+
+/// MooseFS's older names of the recursive forms: `mfsrgetgoal` is `mfsgetgoal -r`.
+fn recursive_alias(name: &str) -> Option<&'static str> {
+    match name {
+        "mfsrgetgoal" => Some("mfsgetgoal"),
+        "mfsrsetgoal" => Some("mfssetgoal"),
+        "mfsrgettrashtime" => Some("mfsgettrashtime"),
+        "mfsrsettrashtime" => Some("mfssettrashtime"),
+        _ => None,
+    }
+}
 
 /// Flags and operands of one tool run.
 #[derive(Debug, Default)]
@@ -158,6 +173,11 @@ fn parse_slice(spec: &str) -> Option<proto::client::ChunkSlice> {
 }
 
 fn run(name: &str, args: &[String]) -> i32 {
+    if let Some(base) = recursive_alias(name) {
+        let mut with_r = vec!["-r".to_string()];
+        with_r.extend(args.iter().cloned());
+        return run(base, &with_r);
+    }
     if args.iter().any(|a| a == "--help") {
         print!("{}", usage(name));
         return 0;
