@@ -205,7 +205,7 @@ impl ClientService {
                     Ok(op) => op,
                     Err(e) => return ResponseBody::Result(Err(e)),
                 };
-                let resp = self.session_write(session, seq, first_incomplete, creds, op).await;
+                let resp = self.session_write(conn.peer, session, seq, first_incomplete, creds, op).await;
                 match resp {
                     ResponseBody::Result(Ok(r)) => ResponseBody::Result(Ok(access.reply(None, r))),
                     other => other,
@@ -274,6 +274,7 @@ impl ClientService {
     /// A session mutation, prepared by the session's access.
     async fn session_write(
         &self,
+        peer: IpAddr,
         session: u64,
         seq: u64,
         first_incomplete: u64,
@@ -290,6 +291,7 @@ impl ClientService {
                     ino,
                     index,
                     failed,
+                    client: Some(peer),
                 };
                 let mut resp = self.chunks.chunk_write(req).await;
                 self.chunks.sign_write(&mut resp);
@@ -358,7 +360,7 @@ impl ClientService {
         };
         match &mut result {
             Ok(Reply::StatFs(s)) => (s.total_bytes, s.avail_bytes) = self.chunks.space(),
-            Ok(r @ (Reply::Chunk(_) | Reply::Chunks(_))) => self.chunks.locate(r),
+            Ok(r @ (Reply::Chunk(_) | Reply::Chunks(_))) => self.chunks.locate(r, Some(conn.peer)),
             _ => {}
         }
         ResponseBody::Result(result)

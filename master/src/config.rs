@@ -55,6 +55,7 @@ const KNOWN_MOOSEFS_KEYS: &[&str] = &[
     "DATA_PATH",
     "EXPORTS_FILENAME",
     "TOPOLOGY_FILENAME",
+    "CREATIONS_RESPECT_TOPOLOGY",
     "CUSTOM_GOALS_FILENAME",
     "SESSION_SUSTAIN_TIME",
     "ATIME_MODE",
@@ -158,6 +159,11 @@ impl Default for ChunkLoopConfig {
 pub struct MasterConfig {
     pub data_path: PathBuf,
     pub exports_filename: PathBuf,
+    /// `mfstopology.cfg` (`TOPOLOGY_FILENAME`): network locations of addresses.
+    pub topology_filename: PathBuf,
+    /// `CREATIONS_RESPECT_TOPOLOGY`: with N > 0, a new chunk goes to servers nearer than N to
+    /// the writer first (0: anywhere).
+    pub creations_respect_topology: u32,
     pub node_id: u64,
     pub peers: Vec<Peer>,
     /// Listen address for Raft peers (`MATOML_LISTEN_*`).
@@ -343,6 +349,8 @@ impl MasterConfig {
         let data_path = PathBuf::from(get("DATA_PATH").unwrap_or_else(|| "/var/lib/mfs".into()));
         let exports_filename =
             get("EXPORTS_FILENAME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/mfs/mfsexports.cfg"));
+        let topology_filename =
+            get("TOPOLOGY_FILENAME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/mfs/mfstopology.cfg"));
         let node_id: u64 = num(&map, "RAFT_NODE_ID", 1)?;
         let peers = match get("RAFT_PEERS") {
             Some(s) => parse_peers(&s).map_err(|msg| ConfigError::Value { key: "RAFT_PEERS".into(), msg })?,
@@ -418,6 +426,8 @@ impl MasterConfig {
             auth_code,
             data_path,
             exports_filename,
+            topology_filename,
+            creations_respect_topology: num(&map, "CREATIONS_RESPECT_TOPOLOGY", 0)?,
             node_id,
             peers,
             raft_listen,

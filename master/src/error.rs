@@ -7,6 +7,8 @@ pub enum MasterError {
     Config(#[from] crate::config::ConfigError),
     #[error("exports: {0}")]
     Exports(#[from] crate::exports::ExportsError),
+    #[error("topology: {0}")]
+    Topology(#[from] crate::topology::TopologyError),
     #[error("storage: {0}")]
     Store(#[from] raft_store::StoreError),
     #[error("metadata snapshot: {0}")]

@@ -417,7 +417,7 @@ fn parse_ipv4(s: &str) -> Result<u32, String> {
 }
 
 /// `*`, `ip`, `ip/bits`, `ip/mask`, `from-to` → the inclusive range.
-fn parse_addr(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_addr(s: &str) -> Result<(u32, u32), String> {
     if s == "*" {
         return Ok((0, u32::MAX));
     }

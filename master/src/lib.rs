@@ -30,3 +30,4 @@ pub mod raft_types;
 pub mod read_lease;
 pub mod sm_store;
 pub mod state;
+pub mod topology;

@@ -26,6 +26,7 @@ use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
 use crate::read_lease::ReadLease;
 use crate::sm_store::{SharedState, StateMachineStore};
+use crate::topology::Topology;
 use crate::{bootstrap, peer_server};
 
 /// How often the leader looks for expired trash and idle sessions.
@@ -72,6 +73,8 @@ impl Master {
         // A bad exports file stops the start: better no master than one that grants the wrong
         // access. A missing one means MooseFS's sample rule (with a warning).
         let exports = Arc::new(RwLock::new(Exports::load_or_default(&cfg.exports_filename)?));
+        // The same for the topology; a missing file means one location for every address.
+        let topology = Topology::load(&cfg.topology_filename)?;
         std::fs::create_dir_all(&cfg.data_path)?;
         let raft_listener = bind(&cfg.raft_listen, "raft peers").await?;
         let client_listener = bind(&cfg.client_listen, "clients").await?;
@@ -107,6 +110,7 @@ impl Master {
             metrics.clone(),
         );
         let chunks = ChunkService::new(raft.clone(), proposer.clone(), state.clone(), cfg.clone(), metrics.clone());
+        chunks.set_topology(topology);
         tasks.extend(chunks.start(cs_listener));
         let svc = Arc::new(ClientService {
             raft: raft.clone(),
@@ -163,6 +167,19 @@ impl Master {
             }
             Ok(None) => tracing::warn!(file = %path.display(), "reload: exports file not found; exports not changed"),
             Err(e) => tracing::error!(error = %e, "reload: exports file rejected; keeping the running rules"),
+        }
+    }
+
+    /// Read the topology file again (`reload`); a file that does not parse is logged and the
+    /// running topology stays.
+    pub fn reload_topology(&self) {
+        let path = &self.cfg.topology_filename;
+        match Topology::load(path) {
+            Ok(t) => {
+                tracing::info!(file = %path.display(), lines = t.len(), "topology reloaded");
+                self.chunks.set_topology(t);
+            }
+            Err(e) => tracing::error!(error = %e, "reload: topology rejected; keeping the running one"),
         }
     }
 

@@ -69,6 +69,7 @@ fn run_foreground(cfg: MasterConfig, path: PathBuf) -> anyhow::Result<()> {
                         Err(e) => tracing::error!(error = %e, "reload: config rejected, keeping the running one"),
                     }
                     master.reload_exports();
+                    master.reload_topology();
                 }
             }
         }

@@ -45,8 +45,9 @@ impl ChunkService {
         let id = self.writes.reserve(next);
         self.writes.touch(id);
         let results = join_all(sources.iter().map(|addr| self.duplicate(id, old, meta.version, addr, &sources))).await;
-        let made: Vec<String> =
+        let mut made: Vec<String> =
             sources.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.clone()).collect();
+        self.topology().sort_nearest(req.client, &mut made);
         if made.is_empty() {
             self.writes.release(id);
             if results.iter().all(|r| matches!(r, Err(CsCallError::Refused { err: CsError::NoSpace, .. }))) {

@@ -21,6 +21,7 @@ pub mod replication;
 pub mod tokens;
 pub mod write;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ use crate::namespace::ChunkMeta;
 use crate::proposer::Proposer;
 use crate::raft_types::{Command, Raft};
 use crate::sm_store::SharedState;
+use crate::topology::Topology;
 use registry::{is_valid, Damage, Registry, ServerStatus};
 
 /// How long a `Replicate` (or a `RepairBlocks`) may take: a whole 64 MiB chunk read,
@@ -77,6 +79,9 @@ pub struct ChunkService {
     next_conn_id: AtomicU64,
     /// The keys data tokens are signed with.
     pub tokens: tokens::TokenKeys,
+    /// Where each address sits (`mfstopology.cfg`): copies are read and chains written
+    /// nearest first.
+    topology: std::sync::RwLock<Topology>,
 }
 
 impl ChunkService {
@@ -99,7 +104,18 @@ impl ChunkService {
             loop_state: replication::LoopState::default(),
             next_conn_id: AtomicU64::new(1),
             tokens: tokens::TokenKeys::default(),
+            topology: std::sync::RwLock::new(Topology::default()),
         })
+    }
+
+    /// Use `t` from now on (start, `reload`).
+    pub fn set_topology(&self, t: Topology) {
+        *self.topology.write().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+
+    /// The topology in use.
+    pub fn topology(&self) -> std::sync::RwLockReadGuard<'_, Topology> {
+        self.topology.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Start the chunkserver listener, the leadership watcher and the replication loop.
@@ -229,7 +245,10 @@ impl ChunkService {
     /// (least loaded first), then copies with bad blocks (readers take those blocks from
     /// another copy). Damaged copies are also listed with their bad blocks, and copies out of
     /// service only there.
-    pub fn locate(&self, reply: &mut Reply) {
+    /// Copies are listed nearest to `client` first (`mfstopology.cfg`), whole ones before damaged
+    /// ones at the same distance.
+    pub fn locate(&self, reply: &mut Reply, client: Option<IpAddr>) {
+        let topology = self.topology();
         let reg = self.registry();
         let fill = |loc: &mut ChunkLocation| {
             loc.damaged.clear();
@@ -247,6 +266,13 @@ impl ChunkService {
                     }
                     Damage::Whole => loc.damaged.push((c.addr, Vec::new())),
                 }
+            }
+            if let Some(client) = client {
+                let damaged: Vec<&String> = loc.damaged.iter().map(|(a, _)| a).collect();
+                let key = |s: &String| (damaged.contains(&s), topology.distance_to(client, s));
+                let mut servers = std::mem::take(&mut loc.servers);
+                servers.sort_by_key(|s| key(s));
+                loc.servers = servers;
             }
         };
         match reply {

@@ -41,6 +41,9 @@ pub struct ChunkWriteRequest {
     pub index: u32,
     /// Data addresses that failed the client's previous chain.
     pub failed: Vec<String>,
+    /// The client's address: the chain starts at the chunkserver nearest to it
+    /// (`mfstopology.cfg`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Chunk ids handed out but not committed yet.
@@ -183,8 +186,9 @@ impl ChunkService {
         // others could take the chunk.
         let mut excluded = req.failed.clone();
         let mut no_space = true;
+        let near_limit = self.cfg.creations_respect_topology;
         let created = loop {
-            let targets = placement::choose(&candidates, usize::from(goal.max(1)), &excluded);
+            let targets = self.place(&candidates, usize::from(goal.max(1)), &excluded, req.client, near_limit);
             if targets.is_empty() {
                 self.writes.release(id);
                 let tried_here = excluded.len() > req.failed.len();
@@ -204,9 +208,10 @@ impl ChunkService {
                 return ResponseBody::Result(Err(if full { Errno::ENOSPC } else { Errno::EIO }));
             }
             let results = join_all(targets.iter().map(|addr| self.create(id, addr))).await;
-            let created: Vec<String> =
+            let mut created: Vec<String> =
                 targets.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.clone()).collect();
             if !created.is_empty() {
+                self.topology().sort_nearest(req.client, &mut created);
                 break created;
             }
             no_space &= results.iter().all(|r| matches!(r, Err(CsCallError::Refused { err: CsError::NoSpace, .. })));
@@ -234,6 +239,32 @@ impl ChunkService {
             Ok(outcome) => outcome_body(outcome),
             Err(answer) => answer,
         }
+    }
+
+    /// Up to `count` servers for a new chunk: with `near_limit` N > 0 and the writer's address
+    /// known, servers nearer than N to it first (MooseFS's `CREATIONS_RESPECT_TOPOLOGY`), then
+    /// the others; each group by free space and load.
+    fn place(
+        &self,
+        candidates: &[placement::Candidate],
+        count: usize,
+        excluded: &[String],
+        client: Option<std::net::IpAddr>,
+        near_limit: u32,
+    ) -> Vec<String> {
+        let Some(client) = client.filter(|_| near_limit > 0) else {
+            return placement::choose(candidates, count, excluded);
+        };
+        let topology = self.topology();
+        let (near, far): (Vec<placement::Candidate>, Vec<placement::Candidate>) =
+            candidates.iter().cloned().partition(|c| topology.distance_to(client, &c.addr) < near_limit);
+        let mut out = placement::choose(&near, count, excluded);
+        if out.len() < count {
+            let mut skip = excluded.to_vec();
+            skip.extend(out.iter().cloned());
+            out.extend(placement::choose(&far, count - out.len(), &skip));
+        }
+        out
     }
 
     /// Create chunk `id` at version 1 on `addr`. A leftover of the same id (an allocation a
@@ -267,6 +298,8 @@ impl ChunkService {
             let speaking: Vec<String> = valid.iter().filter(|a| !reg.is_silent(a)).cloned().collect();
             (if speaking.is_empty() { valid } else { speaking }, reg.server_count())
         };
+        let mut chain = chain;
+        self.topology().sort_nearest(req.client, &mut chain);
         if chain.is_empty() {
             let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
             if servers == 0 || young {
