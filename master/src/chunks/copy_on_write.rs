@@ -15,32 +15,20 @@ use proto::cs::{CsCommand, CsError, MAX_SOURCES};
 use proto::meta::Timestamp;
 use proto::Errno;
 
-use super::write::{ChunkWriteRequest, REGISTRATION_GRACE};
+use super::write::ChunkWriteRequest;
 use super::{join_all, ChunkService};
 use crate::error::CsCallError;
 use crate::namespace::ChunkMeta;
-use crate::raft_api::outcome_body;
 use crate::raft_types::Command;
 
 impl ChunkService {
     /// Chunk `old` of the request's file is shared: make the file a copy of its own and
     /// answer the copy's chain.
     pub(super) async fn copy_on_write(&self, req: &ChunkWriteRequest, old: u64, meta: &ChunkMeta) -> ResponseBody {
-        let (sources, servers) = {
-            let reg = self.registry();
-            let valid: Vec<String> =
-                reg.valid_servers(old, meta).into_iter().filter(|a| !req.failed.contains(a)).collect();
-            let speaking: Vec<String> = valid.iter().filter(|a| !reg.is_silent(a)).cloned().collect();
-            (if speaking.is_empty() { valid } else { speaking }, reg.server_count())
+        let sources = match self.valid_chain(req, old, meta) {
+            Ok(sources) => sources,
+            Err(answer) => return *answer,
         };
-        if sources.is_empty() {
-            let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
-            if servers == 0 || young {
-                return ResponseBody::Unavailable { reason: format!("chunk {old}: waiting for its chunkservers") };
-            }
-            tracing::warn!(chunk = old, failed = ?req.failed, "shared chunk {old} has no valid copy to duplicate");
-            return ResponseBody::Result(Err(Errno::EIO));
-        }
         let next = self.state.read().ns.next_chunk_id();
         let id = self.writes.reserve(next);
         self.writes.touch(id);
@@ -68,16 +56,7 @@ impl ChunkService {
             new_chunk: id,
             holders: made,
         };
-        let result = self.proposer.propose(cmd).await;
-        // As an allocation: a commit that timed out may still happen, so the id stays
-        // reserved until it is applied or this leadership ends.
-        if !matches!(result, Err(ResponseBody::Unavailable { .. })) {
-            self.writes.release(id);
-        }
-        match result {
-            Ok(outcome) => outcome_body(outcome),
-            Err(answer) => answer,
-        }
+        self.commit_new_chunk(id, cmd).await
     }
 
     /// Have `addr` make chunk `id` (version 1) from `from` at `from_version`: its own copy

@@ -229,9 +229,46 @@ impl ChunkService {
             new_chunk: Some(id),
             holders: created,
         };
+        self.commit_new_chunk(id, cmd).await
+    }
+
+    /// The servers with a valid copy of chunk `id` that the request may write through, nearest
+    /// to the client first; or the answer when there are none (wait while a young leader's
+    /// chunkservers register, else EIO).
+    pub(super) fn valid_chain(
+        &self,
+        req: &ChunkWriteRequest,
+        id: u64,
+        meta: &ChunkMeta,
+    ) -> Result<Vec<String>, Box<ResponseBody>> {
+        let (mut chain, servers) = {
+            let reg = self.registry();
+            let valid: Vec<String> =
+                reg.valid_servers(id, meta).into_iter().filter(|a| !req.failed.contains(a)).collect();
+            // A silent holder (frozen, cut off) is left out of the chain while another copy
+            // speaks: its copy becomes stale and replication restores the goal.
+            let speaking: Vec<String> = valid.iter().filter(|a| !reg.is_silent(a)).cloned().collect();
+            (if speaking.is_empty() { valid } else { speaking }, reg.server_count())
+        };
+        self.topology().sort_nearest(req.client, &mut chain);
+        if chain.is_empty() {
+            let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
+            if servers == 0 || young {
+                return Err(Box::new(ResponseBody::Unavailable {
+                    reason: format!("chunk {id}: waiting for its chunkservers"),
+                }));
+            }
+            tracing::warn!(chunk = id, failed = ?req.failed, "chunk {id} has no valid copy");
+            return Err(Box::new(ResponseBody::Result(Err(Errno::EIO))));
+        }
+        Ok(chain)
+    }
+
+    /// Commit a command that gives the file the new chunk `id` (reserved), and answer it. A
+    /// commit that timed out may still happen: the id stays reserved (its copies are no
+    /// orphans) until it is applied or this leadership ends.
+    pub(super) async fn commit_new_chunk(&self, id: u64, cmd: Command) -> ResponseBody {
         let result = self.proposer.propose(cmd).await;
-        // A commit that timed out may still happen: the id stays reserved (its copies are no
-        // orphans) until it is applied or this leadership ends.
         if !matches!(result, Err(ResponseBody::Unavailable { .. })) {
             self.writes.release(id);
         }
@@ -289,25 +326,10 @@ impl ChunkService {
 
     /// An existing chunk: bump its version for the servers with a valid copy.
     async fn bump(&self, req: &ChunkWriteRequest, id: u64, meta: &ChunkMeta) -> ResponseBody {
-        let (chain, servers) = {
-            let reg = self.registry();
-            let valid: Vec<String> =
-                reg.valid_servers(id, meta).into_iter().filter(|a| !req.failed.contains(a)).collect();
-            // A silent holder (frozen, cut off) is left out of the chain while another copy
-            // speaks: its copy becomes stale and replication restores the goal.
-            let speaking: Vec<String> = valid.iter().filter(|a| !reg.is_silent(a)).cloned().collect();
-            (if speaking.is_empty() { valid } else { speaking }, reg.server_count())
+        let chain = match self.valid_chain(req, id, meta) {
+            Ok(chain) => chain,
+            Err(answer) => return *answer,
         };
-        let mut chain = chain;
-        self.topology().sort_nearest(req.client, &mut chain);
-        if chain.is_empty() {
-            let young = self.leadership().is_none_or(|l| l.since.elapsed() < REGISTRATION_GRACE);
-            if servers == 0 || young {
-                return ResponseBody::Unavailable { reason: format!("chunk {id}: waiting for its chunkservers") };
-            }
-            tracing::warn!(chunk = id, failed = ?req.failed, "chunk {id} has no valid copy");
-            return ResponseBody::Result(Err(Errno::EIO));
-        }
         self.writes.touch(id);
         let cmd = Command::ChunkWrite {
             session: req.session,
