@@ -2,7 +2,7 @@
 //! a snapshot copies no data (the chunk files on the chunkservers stay the same), a write to
 //! either side copies only the chunk it touches and leaves the other side as it was, and all of
 //! it holds across a SIGKILL of the leader between the snapshot and the write.
-//! (Loopback blocks 127.0.75.x and 127.0.76.x.)
+//! (Loopback blocks 127.0.75.x, 127.0.76.x and 127.0.78.x.)
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
@@ -169,4 +169,38 @@ fn folders_merge_overwrite_and_appended_chunks_as_moosefs() {
     let (ok, out, _) =
         run_tool("mfsappendchunks", &[m.path("joined").to_str().unwrap(), m.path("d").to_str().unwrap()]);
     assert!(!ok && out.contains("not a file"), "{out}");
+}
+
+#[test]
+fn a_leader_killed_during_copy_on_write_loses_neither_side() {
+    let mut c = Cluster::start(78, 3, "REPLICATIONS_DELAY_INIT = 0");
+    c.add_chunkservers(78, 2, "");
+    c.wait_leader(LIMIT);
+    c.wait_chunkservers(2, LIMIT);
+    let m = c.mount(&[]);
+    let data = pattern(64 * MIB, 3);
+    std::fs::write(m.path("orig"), &data).unwrap();
+    for round in 0..3u8 {
+        let copy = format!("copy{round}");
+        let (ok, out) = snapshot(&m, &["orig", &copy]);
+        assert!(ok, "{out}");
+        // The write that needs a copy of the shared chunk starts; the leader dies at once,
+        // before, during or after the duplicate (whichever the timing gives).
+        let path = m.path(&copy);
+        let patch = vec![0xC0 | round; 4096];
+        let writer = {
+            let patch = patch.clone();
+            std::thread::spawn(move || pwrite(&path, &patch, 4096 * u64::from(round)))
+        };
+        let leader = c.wait_leader(LIMIT);
+        c.kill(leader);
+        writer.join().expect("the write rides through the failover");
+        let mut want = data.clone();
+        let at = 4096 * usize::from(round);
+        want[at..at + 4096].copy_from_slice(&patch);
+        assert!(fresh_read(&c, &copy) == want, "round {round}: the copy has its write");
+        assert!(fresh_read(&c, "orig") == data, "round {round}: the original is untouched");
+        c.start_master(leader);
+        c.wait_converged(LIMIT);
+    }
 }
