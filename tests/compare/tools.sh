@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The MooseFS tools side by side with MooseFS 3.0 (issue 13): the same calls of mfscopygoal,
-# mfscopytrashtime, mfsgetgoal -r, mfsfilepaths (by path and by inode), mfsfilerepair and mfsfileinfo -q on a
+# mfscopytrashtime, mfsgetgoal -r, mfsfilepaths (by path and by inode), mfsfilerepair, mfsfileinfo -q and mfsdirinfo's
+# show options and -p on a
 # MooseFS mount (bench/moosefs/up.sh) and on a RaftMFS one (deploy/local-cluster.sh), then a diff of
 # what a user sees: exit codes and the values printed (goals, trash times, the set of paths, chunk
 # counts). Wording that differs between the two is left out: MooseFS 3.0.117's mfssetgoal prints
@@ -37,6 +38,13 @@ steps() {
   t mfssetgoal 1 q >/dev/null
   echo data >q/h
   echo "fileinfo -q: rc $(t mfsfileinfo -q q/h >"$work/o" 2>&1; echo $?), $(tail -n +2 "$work/o" | tr -s ' ' | tr '\n' ' ')"
+  mkdir -p di/s
+  echo hello >di/a
+  ln di/a di/s/b
+  echo "dirinfo -i -c: $(t mfsdirinfo -i -c di | tr '\t' ' ')"
+  echo "dirinfo -d -f -l: $(t mfsdirinfo -d -f -l di | tr '\t' ' ')"
+  echo "dirinfo -p -i -f -c -l: $(t mfsdirinfo -p -i -f -c -l di | tr -d '\r' | tr '\t\n' '  ')"
+  echo "dirinfo -p block: $(t mfsdirinfo -p di | tr -d '\r' | grep -E 'precise|inodes|directories|files|chunks|length' | tr -s ' ' | tr '\n' ' ')"
   cd /
 }
 

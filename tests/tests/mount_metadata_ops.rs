@@ -360,9 +360,13 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{ino}:\nt/d2/hard\nt/f1\n"));
 
+    // As MooseFS: a hard-linked file counts once per name; with -p, once.
     let (ok, out, _) = run_tool("mfsdirinfo", &[ts]);
     assert!(ok);
-    assert!(out.contains(" inodes:                6\n  directories:          3\n  files:                3\n"), "{out}");
+    assert!(out.contains(" inodes:                7\n  directories:          3\n  files:                4\n"), "{out}");
+    let (ok, out, _) = run_tool("mfsdirinfo", &["-p", "-i", "-d", "-f", ts]);
+    assert!(ok);
+    assert_eq!(out, format!("7\t3\t4\t{ts}\n6\t3\t3\t{ts} (precise data)\n"));
 
     // Outside a mount: MooseFS's message, a failure.
     let (ok, out, _) = run_tool("mfsgetgoal", &["/tmp"]);

@@ -1,13 +1,13 @@
 //! `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`: chunks and their copies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 
 use proto::client::{ChunkLocation, ReadOp, Reply, FILE_CHUNKS_PAGE};
 use proto::meta::{Creds, FileType, Ino, CHUNK_SIZE};
 
 use super::mount_session::Sessions;
-use super::walk::walk;
+use super::walk::walk_names;
 use super::{need_operands, ToolArgs};
 use crate::error::ClientError;
 use crate::fuse::creds::own_creds;
@@ -204,6 +204,22 @@ impl DirInfo {
         }
     }
 
+    /// The report: the whole block, or with `show` bits (`mfsdirinfo -i -d -f -c -l -s -r`)
+    /// only those values, tab-separated before the name, as MooseFS prints them.
+    pub fn render(&self, path: &str, show: u8) -> String {
+        if show == 0 {
+            return self.text(path);
+        }
+        let values = [self.inodes, self.dirs, self.files, self.chunks, self.length, self.size, self.realsize];
+        let mut out = String::new();
+        for (bit, v) in values.iter().enumerate() {
+            if show & (1 << bit) != 0 {
+                out.push_str(&format!("{v}\t"));
+            }
+        }
+        format!("{out}{path}\n")
+    }
+
     pub fn text(&self, path: &str) -> String {
         format!(
             "{path}:\n inodes:       {:>10}\n  directories: {:>10}\n  files:       {:>10}\n chunks:       {:>10}\n \
@@ -282,26 +298,45 @@ pub async fn dirinfo(sessions: &mut Sessions, name: &str, a: &ToolArgs) -> i32 {
             }
         };
         let mut info = DirInfo::default();
-        let mut files: Vec<(Ino, u64)> = Vec::new();
-        let r = walk(&t.client, &creds, t.ino, |attr| {
-            info.inodes += 1;
-            match attr.kind {
-                FileType::Dir => info.dirs += 1,
-                FileType::File => {
-                    info.files += 1;
-                    info.length += attr.size;
-                    files.push((attr.ino, attr.size));
+        // `-p`: every inode and every chunk once (hard links and snapshots share them).
+        let mut precise = DirInfo::default();
+        let mut seen_inodes: HashSet<Ino> = HashSet::new();
+        let mut seen_chunks: HashSet<u64> = HashSet::new();
+        let mut files: Vec<(Ino, u64, bool)> = Vec::new();
+        let r = walk_names(&t.client, &creds, t.ino, |attr| {
+            let first = seen_inodes.insert(attr.ino);
+            for (i, once) in [(&mut info, true), (&mut precise, first)] {
+                if !once {
+                    continue;
                 }
-                _ => {}
+                i.inodes += 1;
+                match attr.kind {
+                    FileType::Dir => i.dirs += 1,
+                    FileType::File => {
+                        i.files += 1;
+                        i.length += attr.size;
+                    }
+                    _ => {}
+                }
+            }
+            if attr.kind == FileType::File {
+                files.push((attr.ino, attr.size, first));
             }
         })
         .await;
         let r = match r {
             Ok(()) => {
                 let mut res = Ok(());
-                for (ino, len) in files {
+                for (ino, len, first) in files {
                     match file_chunks(&t.client, &creds, ino).await {
-                        Ok(chunks) => info.add_chunks(len, &chunks),
+                        Ok(chunks) => {
+                            info.add_chunks(len, &chunks);
+                            if first {
+                                let new: Vec<ChunkLocation> =
+                                    chunks.into_iter().filter(|c| seen_chunks.insert(c.chunk_id)).collect();
+                                precise.add_chunks(len, &new);
+                            }
+                        }
                         Err(e) => {
                             res = Err(e);
                             break;
@@ -313,7 +348,12 @@ pub async fn dirinfo(sessions: &mut Sessions, name: &str, a: &ToolArgs) -> i32 {
             Err(e) => Err(e),
         };
         match r {
-            Ok(()) => print!("{}", info.text(path)),
+            Ok(()) => {
+                print!("{}", info.render(path, a.show));
+                if a.precise {
+                    print!("{}", precise.render(&format!("{path} (precise data)"), a.show));
+                }
+            }
             Err(e) => {
                 println!("{path}: {e}");
                 code = 1;

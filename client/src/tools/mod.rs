@@ -62,6 +62,10 @@ pub struct ToolArgs {
     pub cp_like: bool,
     /// `mfsmakesnapshot -p`: hard links stay links in the copy.
     pub preserve_hardlinks: bool,
+    /// `mfsdirinfo -i -d -f -c -l -s -r`: only these values (bits in that order), on one line.
+    pub show: u8,
+    /// `mfsdirinfo -p`: also count every inode and chunk once (hard links, snapshots).
+    pub precise: bool,
     /// `mfsappendchunks -s FROM:TO`: which chunks of each file.
     pub slice: proto::client::ChunkSlice,
     pub operands: Vec<String>,
@@ -114,7 +118,9 @@ fn usage(name: &str) -> String {
         "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
-            "[-n|-h|-H] OBJECT...\n\n size: bytes in 64 KiB blocks per chunk; realsize: size times the valid copies"
+            "[-n|-h|-H] [-i|-d|-f|-c|-l|-s|-r] [-p] OBJECT...\n\n size: bytes in 64 KiB blocks per chunk; realsize: size \
+             times the valid copies\n -i -d -f -c -l -s -r - show only inodes, directories, files, chunks, length, size, \
+             realsize\n -p - also count every inode and chunk once (hard links, snapshots)"
         }
         _ => "",
     };
@@ -143,6 +149,10 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
                 match c {
                     'r' if recursive_ok => out.recursive = true,
                     'q' if name == "mfsfileinfo" => out.quick = true,
+                    'p' if name == "mfsdirinfo" => out.precise = true,
+                    c if name == "mfsdirinfo" && "idfclsr".contains(c) => {
+                        out.show |= 1 << "idfclsr".find(c).unwrap_or(0);
+                    }
                     'o' if name == "mfsmakesnapshot" => out.overwrite = true,
                     'c' if name == "mfsmakesnapshot" => out.cp_like = true,
                     'p' if name == "mfsmakesnapshot" => out.preserve_hardlinks = true,
@@ -282,6 +292,9 @@ mod tests {
         let a = parse("mfsmakesnapshot", &v("-o -cp /a /b")).unwrap();
         assert!(a.overwrite && a.cp_like && a.preserve_hardlinks);
         assert!(parse("mfssetgoal", &v("-o 2 /a")).is_err());
+        let a = parse("mfsdirinfo", &v("-p -ir -c /a")).unwrap();
+        assert!(a.precise);
+        assert_eq!(a.show, 1 | 8 | 64);
     }
 
     #[test]

@@ -14,7 +14,27 @@ const BATCH: u32 = 1000;
 
 /// Call `f` with the attributes of `top` and, when it is a folder, of every inode below it
 /// (hard-linked inodes once).
-pub async fn walk(client: &MasterClient, creds: &Creds, top: Ino, mut f: impl FnMut(&Attr)) -> Result<(), ClientError> {
+pub async fn walk(client: &MasterClient, creds: &Creds, top: Ino, f: impl FnMut(&Attr)) -> Result<(), ClientError> {
+    walk_with(client, creds, top, false, f).await
+}
+
+/// As [`walk`], but `f` sees a hard-linked file once per name (`mfsdirinfo`'s counts).
+pub async fn walk_names(
+    client: &MasterClient,
+    creds: &Creds,
+    top: Ino,
+    f: impl FnMut(&Attr),
+) -> Result<(), ClientError> {
+    walk_with(client, creds, top, true, f).await
+}
+
+async fn walk_with(
+    client: &MasterClient,
+    creds: &Creds,
+    top: Ino,
+    every_name: bool,
+    mut f: impl FnMut(&Attr),
+) -> Result<(), ClientError> {
     let top_attr = client.getattr(creds, top).await?;
     let mut seen: HashSet<Ino> = HashSet::new();
     seen.insert(top);
@@ -35,7 +55,8 @@ pub async fn walk(client: &MasterClient, creds: &Creds, top: Ino, mut f: impl Fn
             offset = last.cookie;
             let n = batch.len();
             for e in batch {
-                if e.name == b"." || e.name == b".." || !seen.insert(e.ino) {
+                // A folder has one name, so a walk by names cannot loop.
+                if e.name == b"." || e.name == b".." || (!seen.insert(e.ino) && !every_name) {
                     continue;
                 }
                 let attr = match e.attr {
