@@ -4,9 +4,8 @@
 # show options and -p on a
 # MooseFS mount (bench/moosefs/up.sh) and on a RaftMFS one (deploy/local-cluster.sh), then a diff of
 # what a user sees: exit codes and the values printed (goals, trash times, the set of paths, chunk
-# counts). Wording that differs between the two is left out: MooseFS 3.0.117's mfssetgoal prints
-# "path: goal: N" where RaftMFS prints "path: N", and it counts a hard-linked file once per name in
-# mfssetgoal -r. (Trash times are in whole hours on both: MooseFS 3.0 rounds seconds up, and so
+# counts, and the lines of mfssetgoal/mfssettrashtime/mfscopygoal as printed). Left out: MooseFS counts a
+# hard-linked file once per name in mfssetgoal -r. (Trash times are in whole hours on both: MooseFS 3.0 rounds seconds up, and so
 # do the RaftMFS tools.) Exit 0 when both agree. Needs root; stops what it starts.
 source "$(dirname "$0")/common.sh"
 
@@ -20,8 +19,9 @@ steps() {
   echo x >a/b/f
   echo y >g
   ln a/b/f a/hl
-  t mfssetgoal 3 a/b/f >/dev/null
-  echo "copygoal: rc $(t mfscopygoal a/b/f g >"$work/o" 2>&1; echo $?), source $(head -n 1 "$work/o" | val), g now $(t mfsgetgoal g | val)"
+  echo "setgoal says: $(t mfssetgoal 3 a/b/f | sed 's|.*/||')"
+  echo "settrashtime says: $(t mfssettrashtime 7200 g | sed 's|.*/||')"
+  echo "copygoal: rc $(t mfscopygoal a/b/f g >"$work/o" 2>&1; echo $?), says $(tr '\n' ' ' <"$work/o"), g now $(t mfsgetgoal g | val)"
   echo "copygoal one operand: rc $(t mfscopygoal a/b/f >/dev/null 2>&1; echo $?)"
   echo "copytrashtime: rc $(t mfscopytrashtime a/b/f g >/dev/null 2>&1; echo $?), g now $(t mfsgettrashtime g | val)"
   t mfssettrashtime 600 a/b/f >/dev/null

@@ -320,7 +320,7 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     let f1 = m.path("t/f1");
     let (ok, out, _) = run_tool("mfssetgoal", &["2", f1.to_str().unwrap()]);
     assert!(ok);
-    assert_eq!(out, format!("{}: 2\n", f1.display()));
+    assert_eq!(out, format!("{}: goal: 2\n", f1.display()), "MooseFS 3.0.117's words");
 
     let (ok, out, _) = run_tool("mfssettrashtime", &["-r", "3600", ts]);
     assert!(ok, "{out}");
@@ -343,7 +343,7 @@ fn goal_and_trash_tools_find_the_masters_through_the_mount() {
     let (f1s, f2s) = (f1.to_str().unwrap(), f2.to_str().unwrap());
     let (ok, out, _) = run_tool("mfscopygoal", &[f1s, f2s]);
     assert!(ok, "{out}");
-    assert_eq!(out, format!("{f1s}: 2\n{f2s}: 2\n"));
+    assert_eq!(out, format!("{f1s}: 2\n{f2s}: goal: 2\n"));
     let (ok, out, _) = run_tool("mfscopytrashtime", &["-r", f1s, &format!("{ts}/d2")]);
     assert!(ok, "{out}");
     assert!(out.starts_with(&format!("{f1s}: 3600\n{ts}/d2:\n")), "{out}");

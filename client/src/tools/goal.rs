@@ -163,7 +163,7 @@ pub async fn set(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) 
                     let not_changed = total.saturating_sub(changed).saturating_sub(denied);
                     print!("{path}:\n{}", set_report(kind, changed, not_changed, denied));
                 } else {
-                    println!("{path}: {value}");
+                    println!("{}", set_line(kind, path, value));
                 }
             }
             Ok(other) => {
@@ -212,9 +212,24 @@ pub async fn copy(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind)
     set(sessions, name, &set_args, kind).await
 }
 
+/// What `mfssetgoal` / `mfssettrashtime` print for one object: MooseFS 3.0.117 says
+/// "path: goal: N" for a goal and "path: N" for a trash time.
+fn set_line(kind: Kind, path: &str, value: u32) -> String {
+    match kind {
+        Kind::Goal => format!("{path}: goal: {value}"),
+        Kind::TrashTime => format!("{path}: {value}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_lines_read_as_moosefs_3_0_117_prints_them() {
+        assert_eq!(set_line(Kind::Goal, "g1", 2), "g1: goal: 2");
+        assert_eq!(set_line(Kind::TrashTime, "g1", 3600), "g1: 3600");
+    }
 
     #[test]
     fn output_shapes_match_moosefs() {
