@@ -42,9 +42,9 @@ steps() {
   echo hello >di/a
   ln di/a di/s/b
   echo "dirinfo -i -c: $(t mfsdirinfo -i -c di | tr '\t' ' ')"
-  echo "dirinfo -d -f -l: $(t mfsdirinfo -d -f -l di | tr '\t' ' ')"
+  echo "dirinfo -d -f -l -s -r: $(t mfsdirinfo -d -f -l -s -r di | tr '\t' ' ')"
   echo "dirinfo -p -i -f -c -l: $(t mfsdirinfo -p -i -f -c -l di | tr -d '\r' | tr '\t\n' '  ')"
-  echo "dirinfo -p block: $(t mfsdirinfo -p di | tr -d '\r' | grep -E 'precise|inodes|directories|files|chunks|length' | tr -s ' ' | tr '\n' ' ')"
+  echo "dirinfo -p block: $(t mfsdirinfo -p di | tr -d '\r' | grep -E 'precise|inodes|directories|files|chunks|length|size' | tr -s ' ' | tr '\n' ' ')"
   cd /
 }
 

@@ -15,6 +15,9 @@ use crate::master_client::MasterClient;
 
 /// Block size of chunk data on a chunkserver (for `size` in `mfsdirinfo`).
 const BLOCK: u64 = 64 << 10;
+/// The head of every chunk file before its data (a 4 KiB header and the 4 KiB CRC table, the
+/// same 8 KiB as MooseFS's): `mfsdirinfo`'s size counts it, as MooseFS's does.
+const CHUNK_FILE_HEAD: u64 = 8 << 10;
 
 /// Every chunk of a file that exists, page by page.
 async fn file_chunks(client: &MasterClient, creds: &Creds, ino: Ino) -> Result<Vec<ChunkLocation>, ClientError> {
@@ -192,12 +195,13 @@ pub struct DirInfo {
 }
 
 impl DirInfo {
-    /// Count one file's chunks: `size` is the bytes of data on a chunkserver, in 64 KiB blocks.
+    /// Count one file's chunks: `size` is the bytes of a chunk file on a chunkserver (its head,
+    /// then the data in whole 64 KiB blocks); `realsize` that times the copies.
     pub fn add_chunks(&mut self, file_len: u64, chunks: &[ChunkLocation]) {
         for c in chunks.iter().filter(|c| c.chunk_id != 0) {
             let start = c.index as u64 * CHUNK_SIZE;
             let bytes = file_len.saturating_sub(start).min(CHUNK_SIZE);
-            let size = bytes.div_ceil(BLOCK) * BLOCK;
+            let size = CHUNK_FILE_HEAD + bytes.div_ceil(BLOCK) * BLOCK;
             self.chunks += 1;
             self.size += size;
             self.realsize += size * c.servers.len() as u64;
@@ -431,7 +435,8 @@ mod tests {
     fn dirinfo_sizes() {
         let mut d = DirInfo::default();
         d.add_chunks(100_000, &[loc(0, 1, &["a:1", "b:1"])]);
-        assert_eq!((d.chunks, d.size, d.realsize), (1, 2 * BLOCK, 4 * BLOCK));
+        let one = CHUNK_FILE_HEAD + 2 * BLOCK;
+        assert_eq!((d.chunks, d.size, d.realsize), (1, one, 2 * one));
         assert!(d.text("x").contains(" chunks:                1\n"));
     }
 

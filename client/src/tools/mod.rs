@@ -118,8 +118,8 @@ fn usage(name: &str) -> String {
         "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
-            "[-n|-h|-H] [-i|-d|-f|-c|-l|-s|-r] [-p] OBJECT...\n\n size: bytes in 64 KiB blocks per chunk; realsize: size \
-             times the valid copies\n -i -d -f -c -l -s -r - show only inodes, directories, files, chunks, length, size, \
+            "[-n|-h|-H] [-i|-d|-f|-c|-l|-s|-r] [-p] OBJECT...\n\n size: bytes of the chunk files (8 KiB head, 64 KiB \
+             blocks); realsize: size times the valid copies\n -i -d -f -c -l -s -r - show only inodes, directories, files, chunks, length, size, \
              realsize\n -p - also count every inode and chunk once (hard links, snapshots)"
         }
         _ => "",
