@@ -49,6 +49,11 @@ steps() {
   echo two >part2
   echo "appendchunks: rc $(rc t mfsappendchunks joined part1 part2), size $(stat -c %s joined), $(sum joined)"
   echo "appendchunks of a folder: rc $(rc t mfsappendchunks joined d), $(says 'not a file')"
+  { yes 'two chunks' || true; } | head -c $((64 * 1024 * 1024 + 10)) >two
+  echo "appendchunks -s 1: rc $(rc t mfsappendchunks -s 1: tail1 two), size $(stat -c %s tail1), $(sum tail1)"
+  echo "appendchunks -s :1: rc $(rc t mfsappendchunks -s :1 head1 two), size $(stat -c %s head1), $(sum head1)"
+  echo "appendchunks -s -1:: rc $(rc t mfsappendchunks -s -1: last1 two), size $(stat -c %s last1)"
+  echo "appendchunks -s 5:9: rc $(rc t mfsappendchunks -s 5:9 none two), size $(stat -c %s none)"
   cd /
 }
 
