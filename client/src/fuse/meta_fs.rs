@@ -25,8 +25,8 @@ use proto::client::{ReadOp, Reply, TrashItem, WriteOp, MAX_TRASH_PAGE};
 use proto::meta::{Creds, FileType, Ino};
 use proto::Errno;
 
-use super::fs::{fuse_kind, to_system_time};
 use super::meta_names::{self, Node, SUBFOLDERS};
+use super::shared::{fuse_kind, to_system_time};
 use crate::master_client::MasterClient;
 
 /// How long the kernel keeps what it was told: short, the trash changes under it.

@@ -15,9 +15,10 @@ use fuser::MountOption;
 use proto::client::WriteOp;
 use proto::meta::ROOT_INODE;
 
-use super::fs::{FsConfig, RaftMfs, Shared};
+use super::fs::RaftMfs;
 use super::meta_fs::MetaFs;
 use super::mount_opts::{usage, MountOpts};
+use super::shared::{FsConfig, Shared};
 use crate::data_path::FileIo;
 use crate::error::ClientError;
 use crate::master_client::{ClientConfig, MasterClient};
