@@ -95,7 +95,8 @@ impl SessionAccess {
         out
     }
 
-    /// Read-only sessions, goal and trash time limits: the checks that need no namespace.
+    /// Read-only sessions, goal and trash time limits, the extra attributes only `admin`
+    /// exports set: the checks that need no namespace.
     pub fn check_write(&self, op: &WriteOp) -> Result<(), Errno> {
         if self.readonly && op.modifies() {
             return Err(Errno::EROFS);
@@ -103,6 +104,10 @@ impl SessionAccess {
         match op {
             WriteOp::SetGoal { goal, .. } if !(self.min_goal..=self.max_goal).contains(goal) => Err(Errno::EPERM),
             WriteOp::SetTrashTime { seconds, .. } if !(self.min_trash..=self.max_trash).contains(seconds) => {
+                Err(Errno::EPERM)
+            }
+            // MooseFS looks only at the flags asked for: a plain set without them clears them.
+            WriteOp::SetEattr { flags, .. } if !self.admin && flags & proto::eattr::ADMIN_ONLY != 0 => {
                 Err(Errno::EPERM)
             }
             _ => Ok(()),
@@ -199,6 +204,10 @@ impl SessionAccess {
                 WriteOp::Snapshot { src: i(src)?, dst_parent: i(dst_parent)?, name, flags, umask }
             }
             WriteOp::AppendChunks { dst, src, slice } => WriteOp::AppendChunks { dst: i(dst)?, src: i(src)?, slice },
+            WriteOp::SetEattr { ino, flags, mode, recursive } => {
+                WriteOp::SetEattr { ino: i(ino)?, flags, mode, recursive }
+            }
+            WriteOp::RmSnapshot { parent, name, force } => WriteOp::RmSnapshot { parent: i(parent)?, name, force },
             op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }

@@ -25,7 +25,8 @@ use crate::raft_types::Command;
 /// 1001: `Command::Batch` (commands proposed together).
 /// 1002: the meta tree's writes (`Undelete`, `Purge`, `SetTrashPath`), `Command::FileRepair`.
 /// 1003: snapshots (`WriteOp::Snapshot`, `WriteOp::AppendChunks`, `Command::ChunkCow`).
-pub const LOG_FORMAT: u16 = 1003;
+/// 1004: extra attributes (`WriteOp::SetEattr`), `WriteOp::RmSnapshot`.
+pub const LOG_FORMAT: u16 = 1004;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;
@@ -38,7 +39,12 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 /// locations in the sessions' reply caches listing their damaged copies).
 /// 1001: chunk locations in the reply caches carry a (always empty there) data token field.
 /// 1002: replies in the reply caches may be `Reply::Repaired` (1001 reads the same otherwise).
-pub const SNAPSHOT_FORMAT: u16 = 1002;
+/// 1003: a section after the state holds the extra attributes (`mfsseteattr`); older formats
+/// read as having none.
+pub const SNAPSHOT_FORMAT: u16 = 1003;
+
+/// The first snapshot format with the extra attributes' section.
+pub const FIRST_EATTR_FORMAT: u16 = 1003;
 
 /// The oldest snapshot format this build reads (each later one only added reply variants).
 pub const FIRST_SNAPSHOT_FORMAT: u16 = 1001;

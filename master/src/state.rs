@@ -503,11 +503,14 @@ mod tests {
         let mut st = MetaState::new();
         let s = open(&mut st);
         st.apply(&mkdir(s, 1, 1, "a"));
+        // Formats before 1003: the state alone, no sections after it.
+        let mut old = crate::log_format::SNAPSHOT_MAGIC.to_vec();
+        old.extend_from_slice(&crate::log_format::FIRST_SNAPSHOT_FORMAT.to_be_bytes());
+        old.extend_from_slice(&raft_store::codec::encode("t", &st).unwrap());
+        let back: MetaState = crate::sm_store::decode_state(&old).unwrap();
+        assert_eq!(back.digest(), st.digest(), "format 1001 reads the same");
         let mut bytes = crate::sm_store::encode_state(&st).unwrap();
         let at = crate::log_format::SNAPSHOT_MAGIC.len();
-        bytes[at..at + 2].copy_from_slice(&crate::log_format::FIRST_SNAPSHOT_FORMAT.to_be_bytes());
-        let back: MetaState = crate::sm_store::decode_state(&bytes).unwrap();
-        assert_eq!(back.digest(), st.digest(), "format 1001 reads the same");
         bytes[at..at + 2].copy_from_slice(&(crate::log_format::SNAPSHOT_FORMAT + 1).to_be_bytes());
         assert!(crate::sm_store::decode_state(&bytes).is_err(), "a newer format is refused");
     }
@@ -590,8 +593,13 @@ mod tests {
         let mut st = MetaState::new();
         let s = open(&mut st);
         st.apply(&mkdir(s, 1, 1, "a"));
+        let op = WriteOp::SetEattr { ino: 2, flags: 0x81, mode: proto::eattr::EattrMode::Add, recursive: false };
+        let set = Command::Client { session: s, seq: 2, first_incomplete: 2, now: t(3), creds: Creds::root(), op };
+        st.apply(&set);
+        assert_eq!(st.ns.eattr_section(), [(2, 0x81)]);
         let bytes = crate::sm_store::encode_state(&st).unwrap();
         let back: MetaState = crate::sm_store::decode_state(&bytes).unwrap();
         assert_eq!(back.digest(), st.digest());
+        assert_eq!(back.ns.eattr_section(), [(2, 0x81)], "the extra attributes come back");
     }
 }

@@ -247,6 +247,14 @@ pub enum WriteOp {
     /// only chunks `from..to` of `src` (Python's slices: a negative index counts from the end,
     /// `None` is the start or the end). Reply: [`Reply::Attr`] of `dst`.
     AppendChunks { dst: Ino, src: Ino, slice: ChunkSlice },
+    /// `mfsseteattr`, `mfsdeleattr`, `mfscopyeattr`: combine the extra attributes `flags`
+    /// ([`crate::eattr`] bits) with those of `ino`, or with `recursive` of its whole tree, by
+    /// `mode`. Reply: [`Reply::Count`] (inodes changed).
+    SetEattr { ino: Ino, flags: u8, mode: crate::eattr::EattrMode, recursive: bool },
+    /// `mfsrmsnapshot`: remove `name` of `parent` and everything below it, past the trash,
+    /// when every object is still marked as a snapshot; with `force`, whatever is (the rest
+    /// stays). Reply: [`Reply::Count`] (objects removed).
+    RmSnapshot { parent: Ino, name: Vec<u8>, force: bool },
 }
 
 /// Which chunks of a file [`WriteOp::AppendChunks`] takes (`mfsappendchunks -s FROM:TO`).
@@ -310,6 +318,8 @@ impl WriteOp {
             WriteOp::FileRepair { .. } => "file_repair",
             WriteOp::Snapshot { .. } => "snapshot",
             WriteOp::AppendChunks { .. } => "append_chunks",
+            WriteOp::SetEattr { .. } => "seteattr",
+            WriteOp::RmSnapshot { .. } => "rmsnapshot",
         }
     }
 
@@ -335,7 +345,8 @@ impl WriteOp {
             | WriteOp::Unlink { name, .. }
             | WriteOp::RmDir { name, .. }
             | WriteOp::Link { new_name: name, .. }
-            | WriteOp::Snapshot { name, .. } => name_ok(name),
+            | WriteOp::Snapshot { name, .. }
+            | WriteOp::RmSnapshot { name, .. } => name_ok(name),
             WriteOp::Rename { name, new_name, .. } => name_ok(name).and_then(|()| name_ok(new_name)),
             WriteOp::Symlink { name, target, .. } => {
                 name_ok(name)?;
@@ -360,7 +371,8 @@ impl WriteOp {
             | WriteOp::Undelete { .. }
             | WriteOp::Purge { .. }
             | WriteOp::FileRepair { .. }
-            | WriteOp::AppendChunks { .. } => Ok(()),
+            | WriteOp::AppendChunks { .. }
+            | WriteOp::SetEattr { .. } => Ok(()),
         }
     }
 

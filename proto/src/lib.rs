@@ -11,6 +11,7 @@ pub mod cs;
 pub mod daemon;
 pub mod data;
 pub mod data_watch;
+pub mod eattr;
 pub mod errno;
 pub mod frame;
 #[cfg(feature = "http")]

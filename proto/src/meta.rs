@@ -100,7 +100,10 @@ impl Timestamp {
 pub struct Attr {
     pub ino: Ino,
     pub kind: FileType,
-    /// Permission bits and suid/sgid/sticky (`mode & 0o7777`).
+    /// Permission bits and suid/sgid/sticky (`mode & 0o7777`); bits 16 to 23 carry the extra
+    /// attributes ([`crate::eattr`], read them with [`Attr::eattr`]) and bit 24
+    /// [`Attr::ENTRY_NOCACHE`], as MooseFS packs its attribute flags beside the mode. Users of
+    /// the mode mask them off ([`Attr::mode`]).
     pub perm: u32,
     pub nlink: u32,
     pub uid: u32,
@@ -117,6 +120,34 @@ pub struct Attr {
 }
 
 impl Attr {
+    /// Where [`Attr::perm`] holds the extra attributes.
+    pub const EATTR_SHIFT: u32 = 16;
+
+    /// In [`Attr::perm`], on the attributes of a name found in (or added to) a folder with the
+    /// noentrycache attribute (MooseFS's `MATTR_NOECACHE`): mounts keep no lookup of the name.
+    pub const ENTRY_NOCACHE: u32 = 1 << 24;
+
+    /// True when mounts must not cache the name these attributes came with.
+    pub fn entry_nocache(&self) -> bool {
+        self.perm & Self::ENTRY_NOCACHE != 0
+    }
+
+    /// True when mounts must not cache these attributes (noattrcache, or noowner: each user
+    /// sees the inode as their own).
+    pub fn attr_nocache(&self) -> bool {
+        self.eattr() & (crate::eattr::NOATTRCACHE | crate::eattr::NOOWNER) != 0
+    }
+
+    /// `perm` for permission bits `perm` (`mode & 0o7777`) and extra attributes `eattr`.
+    pub fn pack_perm(perm: u32, eattr: u8) -> u32 {
+        (perm & 0o7777) | (u32::from(eattr) << Self::EATTR_SHIFT)
+    }
+
+    /// The extra attributes ([`crate::eattr`] bits).
+    pub fn eattr(&self) -> u8 {
+        (self.perm >> Self::EATTR_SHIFT) as u8
+    }
+
     /// Full `st_mode`: kind bits and permission bits.
     pub fn mode(&self) -> u32 {
         self.kind.mode_bits() | (self.perm & 0o7777)

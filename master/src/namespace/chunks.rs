@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 
 use proto::client::{ChunkLocation, OpResult, Reply, FILE_CHUNKS_PAGE};
+use proto::eattr::APPENDONLY;
 use proto::meta::{Creds, Ino, CHUNK_SIZE, MAX_FILE_SIZE};
 use proto::Errno;
 
 use super::inode::{Body, ChunkMeta, Inode};
 use super::perm::{self, R, W};
-use super::{Namespace, OpContext};
+use super::{guard, Namespace, OpContext};
 
 /// Chunk indexes a file may have: [`MAX_FILE_SIZE`] / [`CHUNK_SIZE`].
 pub const MAX_CHUNK_INDEX: u64 = MAX_FILE_SIZE / CHUNK_SIZE;
@@ -35,11 +36,12 @@ pub struct ChunkSlot {
 impl Namespace {
     // ---- Checks shared by the leader's pre-check and the apply ----
 
-    /// May `creds` in `session` write regular file `ino`: write permission, or the session
-    /// has it open (as `ftruncate` on a descriptor). ENOENT, EISDIR for a directory, EINVAL for
-    /// other non-files, EACCES.
+    /// May `creds` in `session` write regular file `ino`: not immutable (EPERM), write
+    /// permission, or the session has it open (as `ftruncate` on a descriptor). ENOENT, EISDIR
+    /// for a directory, EINVAL for other non-files, EACCES.
     pub(super) fn writable_file(&self, creds: &Creds, session: u64, ino: Ino) -> Result<&Inode, Errno> {
         let inode = self.regular_file(ino)?;
+        guard::changeable(inode)?;
         if !self.session_has_open(session, ino) {
             perm::check(creds, inode, W)?;
         }
@@ -86,6 +88,11 @@ impl Namespace {
         let inode = self.writable_file(creds, session, ino)?;
         if u64::from(index) >= MAX_CHUNK_INDEX {
             return Err(Errno::EFBIG);
+        }
+        // An appendonly file's chunks wholly before its end stay as they are (the mount
+        // writes such a file at its end; the last chunk's bytes are the mount's to guard).
+        if inode.eattr & APPENDONLY != 0 && (u64::from(index) + 1) * CHUNK_SIZE <= inode.size {
+            return Err(Errno::EPERM);
         }
         let id = Self::chunk_at(inode, index);
         let chunk = if id == 0 { None } else { Some((id, self.chunks.get(&id).cloned().unwrap_or_default())) };
@@ -142,6 +149,7 @@ impl Namespace {
         holders: &[String],
     ) -> OpResult {
         let slot = self.chunk_write_slot(&ctx.creds, ctx.session, ino, index)?;
+        self.with_inode(ino, guard::unmark_snapshot);
         let mut sorted = holders.to_vec();
         sorted.sort();
         sorted.dedup();
@@ -198,6 +206,7 @@ impl Namespace {
         self.with_inode(ino, |i| {
             i.size = i.size.max(size);
             i.touch(now);
+            guard::unmark_snapshot(i);
             if !root {
                 i.perm = perm::drop_privileges(i.perm);
             }

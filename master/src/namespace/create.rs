@@ -10,7 +10,7 @@ use super::chunk_list::ChunkList;
 use super::dir::Dir;
 use super::inode::{Body, Inode};
 use super::perm::{self, S_ISGID, S_IXGRP, W, X};
-use super::{names, Namespace, OpContext};
+use super::{guard, names, Namespace, OpContext};
 
 /// Most hard links a file may have (EMLINK beyond), as ext4's `EXT4_LINK_MAX`.
 pub const LINK_MAX: u32 = 65000;
@@ -67,7 +67,7 @@ impl Namespace {
                 return Err(Errno::EEXIST);
             }
             perm::check(creds, existing, W)?;
-            let attr = existing.attr(ino);
+            let attr = self.entry_attr(parent, ino)?;
             self.add_open_ref(ctx.session, ino);
             return Ok(Reply::Entry(attr));
         }
@@ -98,7 +98,7 @@ impl Namespace {
 
     /// `link`: a new name for a file (EPERM for a directory, ENOENT for a deleted inode).
     pub(super) fn link(&mut self, ctx: &OpContext, ino: Ino, new_parent: Ino, new_name: &[u8]) -> OpResult {
-        self.inode(ino)?;
+        guard::changeable(self.inode(ino)?)?;
         self.check_can_add(&ctx.creds, new_parent, new_name)?;
         let target = self.inode(ino)?;
         if target.is_dir() {
@@ -116,7 +116,7 @@ impl Namespace {
             i.ctime = now;
         });
         self.dir_insert(new_parent, new_name, ino, false, now);
-        Ok(Reply::Entry(self.attr(ino)?))
+        Ok(Reply::Entry(self.entry_attr(new_parent, ino)?))
     }
 
     // ---- Shared checks ----
@@ -125,6 +125,7 @@ impl Namespace {
     /// the caller may search, and `name` is a valid new name. Returns what `name` names now.
     pub(super) fn lookup_for_add(&self, creds: &Creds, parent: Ino, name: &[u8]) -> Result<Option<Ino>, Errno> {
         let (p, d) = self.live_dir(parent)?;
+        guard::names_addable(p)?;
         perm::check(creds, p, X)?;
         names::check_entry_name(name)?;
         Ok(d.get(name))
@@ -147,7 +148,7 @@ impl Namespace {
         let attr = inode.attr(ino);
         self.inodes.insert(ino, inode);
         self.dir_insert(parent, name, ino, is_dir, now);
-        attr
+        self.mark_entry(parent, attr)
     }
 }
 
@@ -191,5 +192,14 @@ pub(super) fn new_inode(ctx: &OpContext, parent: &Inode, perm: u32, body: Body) 
         // Set when the first name is added (`dir_insert`).
         parent: 0,
         body,
+        eattr: inherited_eattr(parent, is_dir),
     }
+}
+
+/// The extra attributes a new inode takes from its folder, as MooseFS: the cache and owner
+/// flags, noentrycache only for a folder; never snapshot, undeletable, appendonly, immutable.
+pub(super) fn inherited_eattr(parent: &Inode, is_dir: bool) -> u8 {
+    use proto::eattr::{NOATTRCACHE, NODATACACHE, NOENTRYCACHE, NOOWNER};
+    let passed = NOOWNER | NOATTRCACHE | NODATACACHE | if is_dir { NOENTRYCACHE } else { 0 };
+    parent.eattr & passed
 }

@@ -3,7 +3,7 @@
 
 use proto::meta::{Ino, Timestamp};
 
-use super::Namespace;
+use super::{guard, Namespace};
 
 impl Namespace {
     /// Add `name` → `child` to directory `parent`. A subdirectory adds one link to the parent
@@ -17,6 +17,7 @@ impl Namespace {
                 p.nlink = p.nlink.saturating_add(1);
             }
             p.touch(now);
+            guard::unmark_snapshot(p);
         });
         if !child_is_dir {
             self.add_parent(child, parent);
@@ -34,6 +35,7 @@ impl Namespace {
                 p.nlink = p.nlink.saturating_sub(1);
             }
             p.touch(now);
+            guard::unmark_snapshot(p);
         });
         if let (Some(child), false) = (removed, child_is_dir) {
             self.remove_parent(child, parent);
@@ -49,6 +51,7 @@ impl Namespace {
                 d.repoint(name, child);
             }
             p.touch(now);
+            guard::unmark_snapshot(p);
         });
         if let Some(old) = old.filter(|&o| !self.inodes.get(&o).is_some_and(|i| i.is_dir())) {
             self.remove_parent(old, parent);

@@ -2,6 +2,7 @@
 //! whole tree (`mfssetgoal -r`, `mfssettrashtime -r`).
 
 use proto::client::{OpResult, Reply};
+use proto::eattr::IMMUTABLE;
 use proto::meta::Ino;
 use proto::Errno;
 
@@ -29,8 +30,8 @@ impl Namespace {
     }
 
     /// Apply `change` (true when it changed something) to `ino`, or with `recursive` to every
-    /// inode below it too. Only the owner or root may (EPERM on `ino`); below it, inodes the
-    /// caller does not own are skipped. Changed inodes get ctime = now.
+    /// inode below it too. Only the owner or root may, and not on an immutable inode (EPERM on
+    /// `ino`); below it, such inodes are skipped. Changed inodes get ctime = now.
     fn set_on_tree(
         &mut self,
         ctx: &OpContext,
@@ -39,14 +40,15 @@ impl Namespace {
         change: impl Fn(&mut Inode) -> bool,
     ) -> OpResult {
         let top = self.inode(ino)?;
-        if !perm::owner_or_root(&ctx.creds, top) {
+        let permitted = |i: &Inode| perm::owner_or_root(&ctx.creds, i) && i.eattr & IMMUTABLE == 0;
+        if !permitted(top) {
             return Err(Errno::EPERM);
         }
         let targets = if recursive { self.subtree(ino) } else { vec![ino] };
         let mut changed = 0;
         for target in targets {
             if let Some(i) = self.inodes.get_mut(&target) {
-                if perm::owner_or_root(&ctx.creds, i) && change(i) {
+                if permitted(i) && change(i) {
                     i.ctime = ctx.now;
                     changed += 1;
                 }
@@ -57,7 +59,7 @@ impl Namespace {
 
     /// `ino` and every inode below it, parents before children, each directory's entries in
     /// name order. A file with several names below `ino` appears more than once.
-    fn subtree(&self, ino: Ino) -> Vec<Ino> {
+    pub(super) fn subtree(&self, ino: Ino) -> Vec<Ino> {
         let mut out = Vec::new();
         let mut stack = vec![ino];
         while let Some(cur) = stack.pop() {

@@ -37,6 +37,11 @@ pub struct Inode {
     pub parent: Ino,
     /// What only this kind of inode holds.
     pub body: Body,
+    /// MooseFS's extra attributes (`proto::eattr` bits). Not in the inode's encoding: a
+    /// snapshot keeps them in a section of their own after the state (`sm_store`), so snapshots
+    /// written before they existed read unchanged.
+    #[serde(skip)]
+    pub eattr: u8,
 }
 
 /// The kind-specific part of an inode.
@@ -102,7 +107,7 @@ impl Inode {
         Attr {
             ino,
             kind: self.kind(),
-            perm: self.perm,
+            perm: Attr::pack_perm(self.perm, self.eattr),
             nlink: self.nlink,
             uid: self.uid,
             gid: self.gid,

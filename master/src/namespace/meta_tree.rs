@@ -10,7 +10,7 @@ use proto::Errno;
 use super::create::new_inode;
 use super::dir::Dir;
 use super::inode::Body;
-use super::{Namespace, OpContext};
+use super::{guard, Namespace, OpContext};
 
 /// Mode of the folders an undelete makes on the way (MooseFS: 0755, owned by root).
 const RESTORED_DIR_MODE: u32 = 0o755;
@@ -56,7 +56,8 @@ impl Namespace {
         let mut cur = ROOT_INODE;
         let mut missing = dirs.len();
         for (k, part) in dirs.iter().enumerate() {
-            let (_, d) = self.live_dir(cur)?;
+            let (folder, d) = self.live_dir(cur)?;
+            guard::names_addable(folder)?;
             match d.get(part) {
                 Some(next) if self.inode(next)?.is_dir() => cur = next,
                 Some(_) => return Err(Errno::ENOTDIR),
@@ -66,8 +67,12 @@ impl Namespace {
                 }
             }
         }
-        if missing == dirs.len() && self.live_dir(cur)?.1.get(name).is_some() {
-            return Err(Errno::EEXIST);
+        if missing == dirs.len() {
+            let (folder, d) = self.live_dir(cur)?;
+            guard::names_addable(folder)?;
+            if d.get(name).is_some() {
+                return Err(Errno::EEXIST);
+            }
         }
         let root_ctx = OpContext { now: ctx.now, creds: Creds::root(), session: ctx.session };
         for part in &dirs[missing..] {

@@ -24,8 +24,10 @@ mod chunks;
 mod create;
 mod dir;
 mod dump;
+mod eattr;
 mod entries;
 mod goal;
+mod guard;
 mod inode;
 mod meta_tree;
 mod names;
@@ -36,6 +38,7 @@ mod read;
 mod remove;
 mod rename;
 mod repair;
+mod rmsnapshot;
 mod setattr;
 mod snapshot;
 mod trash;
@@ -54,6 +57,7 @@ use serde::{Deserialize, Serialize};
 pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
 pub use dump::escape;
+pub use eattr::EattrSection;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
 pub use repair::{RepairFix, RepairStep};
@@ -137,6 +141,7 @@ impl Namespace {
             xattrs: BTreeMap::new(),
             parent: 0,
             body: Body::Dir(Dir::new(ROOT_INODE, Vec::new())),
+            eattr: 0,
         };
         Namespace {
             inodes: BTreeMap::from([(ROOT_INODE, root)]),
@@ -176,6 +181,8 @@ impl Namespace {
             WriteOp::Release { ino } => self.release(ctx, *ino),
             WriteOp::SetGoal { ino, goal, recursive } => self.set_goal(ctx, *ino, *goal, *recursive),
             WriteOp::SetTrashTime { ino, seconds, recursive } => self.set_trash_time(ctx, *ino, *seconds, *recursive),
+            WriteOp::SetEattr { ino, flags, mode, recursive } => self.set_eattr(ctx, *ino, *flags, *mode, *recursive),
+            WriteOp::RmSnapshot { parent, name, force } => self.rm_snapshot(ctx, *parent, name, *force),
             WriteOp::WriteEnd { ino, size } => self.write_end(ctx, *ino, *size),
             WriteOp::Undelete { ino } => self.undelete(ctx, *ino),
             WriteOp::Purge { ino } => self.purge(*ino),
@@ -261,8 +268,8 @@ impl Namespace {
         self.inodes.len() as u64
     }
 
-    /// Hex SHA-256 of the bincode encoding of the namespace (the same bytes as
-    /// `proto::frame::encode`, streamed so a large namespace needs no second copy in memory).
+    /// Hex SHA-256 of the bincode encoding of the namespace and its extra attributes (as a
+    /// snapshot stores them, streamed so a large namespace needs no second copy in memory).
     pub fn digest(&self) -> String {
         use sha2::Digest;
 
@@ -279,7 +286,8 @@ impl Namespace {
         }
 
         let mut w = HashWriter(sha2::Sha256::new());
-        match bincode::serde::encode_into_std_write(self, &mut w, bincode::config::standard()) {
+        let whole = (self, self.eattr_section());
+        match bincode::serde::encode_into_std_write(&whole, &mut w, bincode::config::standard()) {
             Ok(_) => w.0.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             // Encoding plain maps and integers cannot fail; if it ever did, every replica
             // would fail the same way and report the same text.
@@ -302,6 +310,20 @@ impl Namespace {
     /// The attributes of `ino`, or ENOENT.
     fn attr(&self, ino: Ino) -> Result<Attr, Errno> {
         Ok(self.inode(ino)?.attr(ino))
+    }
+
+    /// The attributes of `ino` reached by a name in folder `parent`: marked
+    /// [`Attr::ENTRY_NOCACHE`] when the folder has noentrycache. ENOENT.
+    fn entry_attr(&self, parent: Ino, ino: Ino) -> Result<Attr, Errno> {
+        Ok(self.mark_entry(parent, self.attr(ino)?))
+    }
+
+    /// `attr`, of an inode reached by a name in `parent`, marked as [`Namespace::entry_attr`].
+    fn mark_entry(&self, parent: Ino, mut attr: Attr) -> Attr {
+        if self.inodes.get(&parent).is_some_and(|p| p.eattr & proto::eattr::NOENTRYCACHE != 0) {
+            attr.perm |= Attr::ENTRY_NOCACHE;
+        }
+        attr
     }
 
     /// The directory `ino` as a place to add or remove names: ENOENT when it does not exist

@@ -8,7 +8,7 @@ use proto::meta::Ino;
 use proto::Errno;
 
 use super::perm::{self, R, W};
-use super::{Namespace, OpContext};
+use super::{guard, Namespace, OpContext};
 
 /// `O_ACCMODE`: the access-mode bits of open flags.
 const O_ACCMODE: i32 = 0o3;
@@ -21,6 +21,8 @@ const O_TRUNC: i32 = 0o1000;
 
 impl Namespace {
     /// `open`: check access for `flags`, truncate on `O_TRUNC`, record an open reference.
+    /// An immutable file opens for reading only, an appendonly one without `O_TRUNC` (EPERM);
+    /// writes to an appendonly file go to its end (the mount sees the flag in the reply).
     pub(super) fn open(&mut self, ctx: &OpContext, ino: Ino, flags: i32) -> OpResult {
         let inode = self.inode(ino)?;
         let mut mask = match flags & O_ACCMODE {
@@ -34,6 +36,12 @@ impl Namespace {
         }
         if inode.is_dir() && mask & W != 0 {
             return Err(Errno::EISDIR);
+        }
+        if mask & W != 0 {
+            guard::changeable(inode)?;
+        }
+        if truncate {
+            guard::resizable(inode)?;
         }
         perm::check(&ctx.creds, inode, mask)?;
         if truncate && inode.is_file() {

@@ -1,6 +1,7 @@
 //! Permission rules, as Linux applies them (`generic_permission`, the sticky-directory rule,
 //! suid/sgid clearing).
 
+use proto::eattr::NOOWNER;
 use proto::meta::Creds;
 use proto::Errno;
 
@@ -22,16 +23,22 @@ pub const S_ISVTX: u32 = 0o1000;
 /// Group execute bit.
 pub const S_IXGRP: u32 = 0o010;
 
+/// True when `creds` acts as the owner of `inode`: it is, or the inode has the `noowner`
+/// extra attribute (every user is its owner).
+pub fn is_owner(creds: &Creds, inode: &Inode) -> bool {
+    creds.uid == inode.uid || inode.eattr & NOOWNER != 0
+}
+
 /// True when `creds` may access `inode` for every bit of `mask` (R, W, X).
 ///
 /// Root may read and write anything, and execute when the inode is a directory or has some
-/// execute bit. Others get the owner bits when they own the inode, else the group bits when
-/// they are in its group, else the other bits.
+/// execute bit. Others get the owner bits when they own the inode ([`is_owner`]), else the
+/// group bits when they are in its group, else the other bits.
 pub fn allowed(creds: &Creds, inode: &Inode, mask: u32) -> bool {
     if creds.is_root() {
         return mask & X == 0 || inode.is_dir() || inode.perm & 0o111 != 0;
     }
-    let bits = if creds.uid == inode.uid {
+    let bits = if is_owner(creds, inode) {
         inode.perm >> 6
     } else if creds.ignore_gid {
         (inode.perm >> 3) | inode.perm
@@ -54,13 +61,13 @@ pub fn check(creds: &Creds, inode: &Inode, mask: u32) -> Result<(), Errno> {
 
 /// The owner or root: who may chmod, set times explicitly, set goal and trash time.
 pub fn owner_or_root(creds: &Creds, inode: &Inode) -> bool {
-    creds.is_root() || creds.uid == inode.uid
+    creds.is_root() || is_owner(creds, inode)
 }
 
 /// In a sticky directory, only the owner of the entry, the owner of the directory or root
 /// may remove or rename the entry: EPERM for everyone else.
 pub fn check_sticky(creds: &Creds, dir: &Inode, victim: &Inode) -> Result<(), Errno> {
-    if dir.perm & S_ISVTX != 0 && !creds.is_root() && creds.uid != victim.uid && creds.uid != dir.uid {
+    if dir.perm & S_ISVTX != 0 && !creds.is_root() && !is_owner(creds, victim) && !is_owner(creds, dir) {
         return Err(Errno::EPERM);
     }
     Ok(())

@@ -8,8 +8,8 @@ use proto::Errno;
 
 use super::dir::{DOTDOT_COOKIE, DOT_COOKIE};
 use super::inode::Body;
-use super::perm::{self, R, X};
-use super::{names, Namespace};
+use super::perm::{self, R, W, X};
+use super::{guard, names, Namespace};
 
 impl Namespace {
     /// Find `name` in `parent` (search permission needed). "." and ".." name the directory
@@ -26,7 +26,7 @@ impl Namespace {
                 dir.get(name).ok_or(Errno::ENOENT)?
             }
         };
-        Ok(Reply::Entry(self.attr(ino)?))
+        Ok(Reply::Entry(self.entry_attr(parent, ino)?))
     }
 
     /// Attributes of any existing inode, named or not (open files stay reachable by inode).
@@ -44,7 +44,7 @@ impl Namespace {
         // A page is capped whatever the client asks: a short page is a valid answer (the client
         // goes on from its last cookie), and an unbounded one could outgrow a frame.
         let max = usize::try_from(max_entries).unwrap_or(usize::MAX).min(proto::client::MAX_READDIR_PAGE);
-        let attr_of = |ino: Ino| if plus { self.inodes.get(&ino).map(|i| i.attr(ino)) } else { None };
+        let attr_of = |child: Ino| if plus { self.entry_attr(ino, child).ok() } else { None };
         // "." and ".." are always directories, even the ".." of a removed directory whose
         // parent is gone too.
         let dots = [(DOT_COOKIE, &b"."[..], ino), (DOTDOT_COOKIE, &b".."[..], dir.parent)]
@@ -61,13 +61,8 @@ impl Namespace {
             |(cookie, name)| {
                 let ino = dir.get(name)?;
                 let child = self.inodes.get(&ino)?;
-                Some(DirEntry {
-                    cookie: *cookie,
-                    name: name.clone(),
-                    ino,
-                    kind: child.kind(),
-                    attr: plus.then(|| child.attr(ino)),
-                })
+                let attr = attr_of(ino);
+                Some(DirEntry { cookie: *cookie, name: name.clone(), ino, kind: child.kind(), attr })
             },
         );
         Ok(Reply::Dir(dots.chain(rest).take(max).collect()))
@@ -99,6 +94,9 @@ impl Namespace {
         let inode = self.inode(ino)?;
         if mask & !7 != 0 {
             return Err(Errno::EINVAL);
+        }
+        if mask & W != 0 {
+            guard::changeable(inode)?;
         }
         perm::check(creds, inode, mask)?;
         Ok(Reply::Done)

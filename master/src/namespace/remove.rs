@@ -5,7 +5,7 @@ use proto::meta::{Creds, Ino};
 use proto::Errno;
 
 use super::perm::{self, W, X};
-use super::{names, Namespace, OpContext};
+use super::{guard, names, Namespace, OpContext};
 
 impl Namespace {
     /// `unlink`: remove a non-directory name (EISDIR for a directory, as Linux).
@@ -33,15 +33,20 @@ impl Namespace {
 
     /// Checks of every operation that removes `name` from `parent` (Linux `may_delete`,
     /// without the kind checks): a live directory the caller may search, the name exists
-    /// (ENOENT), the caller may write the directory (EACCES), and the sticky rule (EPERM).
+    /// (ENOENT), the caller may write the directory (EACCES), and the sticky rule (EPERM);
+    /// an immutable or appendonly directory keeps its names, an undeletable, appendonly or
+    /// immutable inode its name (EPERM).
     /// Returns the inode `name` names.
     pub(super) fn check_can_remove(&self, creds: &Creds, parent: Ino, name: &[u8]) -> Result<Ino, Errno> {
         let (p, d) = self.live_dir(parent)?;
         perm::check(creds, p, X)?;
+        guard::names_removable(p)?;
         names::check_entry_name(name)?;
         let ino = d.get(name).ok_or(Errno::ENOENT)?;
         perm::check(creds, p, W | X)?;
-        perm::check_sticky(creds, p, self.inode(ino)?)?;
+        let victim = self.inode(ino)?;
+        perm::check_sticky(creds, p, victim)?;
+        guard::removable(victim)?;
         Ok(ino)
     }
 }

@@ -5,7 +5,7 @@ use proto::meta::{Ino, RenameFlags};
 use proto::Errno;
 
 use super::perm::{self, W, X};
-use super::{names, Namespace, OpContext};
+use super::{guard, names, Namespace, OpContext};
 
 impl Namespace {
     /// Move `name` of `parent` to `new_name` of `new_parent`, replacing what is there (a
@@ -48,6 +48,21 @@ impl Namespace {
             return Err(Errno::EEXIST);
         }
         let src_inode = self.inode(src)?;
+        // The extra attributes (MooseFS): the source folder loses a name, the target folder
+        // gains one (and loses one too in an exchange), a moved inode changes, a replaced
+        // one goes away.
+        guard::names_removable(op)?;
+        guard::names_addable(np)?;
+        guard::changeable(src_inode)?;
+        if let Some(d) = dst {
+            let d = self.inode(d)?;
+            if flags.exchange {
+                guard::names_removable(np)?;
+                guard::changeable(d)?;
+            } else if d.eattr & guard::PINNED != 0 && dst != Some(src) {
+                return Err(Errno::EPERM);
+            }
+        }
         let src_is_dir = src_inode.is_dir();
         let moves_parent = parent != new_parent;
         if src_is_dir && moves_parent && self.is_ancestor_or_self(src, new_parent) {

@@ -6,14 +6,16 @@ use proto::Errno;
 
 use super::inode::Body;
 use super::perm::{self, S_ISGID, S_ISUID, W};
-use super::{Namespace, OpContext};
+use super::{guard, Namespace, OpContext};
 
 impl Namespace {
     /// Change the attributes `set` names. Checks, in Linux's order:
     /// - size: EISDIR for a directory, EINVAL for other non-files, EFBIG past
     ///   [`MAX_FILE_SIZE`], EACCES without write permission (unless root, or the calling
     ///   session has the file open: `ftruncate` on a descriptor needs no permission);
-    /// - uid: only root changes it (EPERM); gid: root, or the owner to one of its groups;
+    /// - immutable: EPERM for anything; appendonly: EPERM for a size;
+    /// - uid: only root changes it (EPERM; an owner may "change" it to its own uid, which
+    ///   takes a `noowner` inode); gid: root, or the owner to one of its groups;
     /// - mode: owner or root (EPERM). A caller outside the (new) group loses sgid silently.
     ///   A mode that only drops suid/sgid, sent with a chown or truncate (the kernel's
     ///   "kill privileges" request), is accepted from anyone allowed the rest;
@@ -27,9 +29,11 @@ impl Namespace {
         let creds = &ctx.creds;
         let root = creds.is_root();
         let inode = self.inode(ino)?;
+        guard::changeable(inode)?;
         let owner = perm::owner_or_root(creds, inode);
 
         if let Some(size) = set.size {
+            guard::resizable(inode)?;
             if inode.is_dir() {
                 return Err(Errno::EISDIR);
             }
@@ -45,13 +49,13 @@ impl Namespace {
         }
         if let Some(uid) = set.uid {
             // Only root gives a file away; the owner may only "change" it to itself.
-            let allowed = root || (creds.uid == inode.uid && uid == inode.uid);
+            let allowed = root || (perm::is_owner(creds, inode) && uid == creds.uid);
             if !allowed {
                 return Err(Errno::EPERM);
             }
         }
         if let Some(gid) = set.gid {
-            let allowed = root || (creds.uid == inode.uid && (gid == inode.gid || creds.in_group(gid)));
+            let allowed = root || (perm::is_owner(creds, inode) && (gid == inode.gid || creds.in_group(gid)));
             if !allowed {
                 return Err(Errno::EPERM);
             }
@@ -131,6 +135,7 @@ impl Namespace {
         let mut freed = Vec::new();
         self.with_inode(ino, |i| {
             i.size = size;
+            guard::unmark_snapshot(i);
             if let Body::File { chunks } = &mut i.body {
                 freed = chunks.truncate(size.div_ceil(CHUNK_SIZE));
             }

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use proto::client::{ChunkLocation, ChunkSlice, OpResult, Reply, SnapshotFlags};
+use proto::eattr::{IMMUTABLE, SNAPSHOT};
 use proto::meta::{Ino, CHUNK_SIZE};
 use proto::Errno;
 
@@ -21,7 +22,7 @@ use super::create::new_inode;
 use super::dir::Dir;
 use super::inode::{Body, ChunkMeta, Inode};
 use super::perm::{self, R, W, X};
-use super::{names, Namespace, OpContext, MAX_CHUNK_INDEX};
+use super::{guard, names, Namespace, OpContext, MAX_CHUNK_INDEX};
 
 /// Permission bits a copy keeps when its caller neither owns the source nor is root: no suid
 /// or sgid (MooseFS keeps `mode & 0x3FF`).
@@ -42,6 +43,8 @@ struct Copy {
     copies: BTreeMap<Ino, Ino>,
     /// Objects made or updated.
     count: u64,
+    /// Every object made or updated, to mark as a snapshot at the end.
+    written: Vec<Ino>,
 }
 
 impl Namespace {
@@ -70,6 +73,7 @@ impl Namespace {
             return Err(Errno::ENOENT);
         }
         let p = self.inode(dst_parent)?;
+        guard::names_addable(p)?;
         perm::check(creds, s, R)?;
         if !p.is_dir() {
             return Err(Errno::EPERM);
@@ -83,12 +87,16 @@ impl Namespace {
         perm::check(creds, p, W | X)?;
         names::check_entry_name(name)?;
         self.snapshot_conflicts(src, dst_parent, name, flags.overwrite)?;
-        let mut copy = Copy { flags, umask, copies: BTreeMap::new(), count: 0 };
+        let mut copy = Copy { flags, umask, copies: BTreeMap::new(), count: 0, written: Vec::new() };
         // Depth-first with a stack of our own: a tree of any depth cannot exhaust the stack of
         // the thread applying the log.
         let mut todo = vec![Pending { src, parent: dst_parent, name: name.to_vec() }];
         while let Some(next) = todo.pop() {
             self.snapshot_one(ctx, next, &mut copy, &mut todo);
+        }
+        // Marked once the whole tree is in place: adding names to a folder un-marks it.
+        for ino in copy.written {
+            self.with_inode(ino, |i| i.eattr |= SNAPSHOT);
         }
         Ok(Reply::Count(copy.count))
     }
@@ -104,6 +112,7 @@ impl Namespace {
                 return Err(Errno::EINVAL);
             }
             let (si, ei) = (self.inode(s)?, self.inode(existing)?);
+            guard::removable(ei)?;
             if si.kind() != ei.kind() {
                 return Err(Errno::EPERM);
             }
@@ -136,12 +145,15 @@ impl Namespace {
             let target = match existing {
                 Some(e) => {
                     self.snapshot_update(ctx, src, e, copy.flags);
+                    copy.written.push(e);
                     e
                 }
                 None => {
                     let body = Body::Dir(Dir::new(parent, name.clone()));
                     let Some(inode) = self.snapshot_inode(ctx, src, parent, body, copy) else { return };
-                    self.add_child(ctx.now, parent, &name, inode).ino
+                    let made = self.add_child(ctx.now, parent, &name, inode).ino;
+                    copy.written.push(made);
+                    made
                 }
             };
             copy.count += 1;
@@ -155,6 +167,7 @@ impl Namespace {
         let hard_linked = source.nlink > 1;
         if let Some(e) = existing {
             if self.same_file(src, e) {
+                copy.written.push(e);
                 return;
             }
             // Replaced (`-o`, checked before): the old one goes as an unlink would send it.
@@ -177,6 +190,7 @@ impl Namespace {
         };
         let Some(inode) = self.snapshot_inode(ctx, src, parent, body, copy) else { return };
         let made = self.add_child(ctx.now, parent, &name, inode).ino;
+        copy.written.push(made);
         self.share_chunks(shared);
         if copy.flags.preserve_hardlinks && hard_linked {
             copy.copies.insert(src, made);
@@ -210,6 +224,9 @@ impl Namespace {
             i.goal = source.goal;
             i.trash_time = source.trash_time;
             i.xattrs = source.xattrs.clone();
+            // Every extra attribute, undeletable and immutable too: a snapshot of an
+            // immutable file is immutable.
+            i.eattr = source.eattr;
             i
         };
         inode.size = source.size;
@@ -297,6 +314,9 @@ impl Namespace {
         }
         perm::check(&ctx.creds, s, R)?;
         if !d.is_file() {
+            return Err(Errno::EPERM);
+        }
+        if d.eattr & IMMUTABLE != 0 {
             return Err(Errno::EPERM);
         }
         perm::check(&ctx.creds, d, W)?;

@@ -5,6 +5,7 @@
 
 mod chunks;
 mod create;
+mod eattr;
 mod meta_tree;
 mod open_trash;
 mod perm;

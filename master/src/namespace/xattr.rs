@@ -6,7 +6,7 @@ use proto::Errno;
 
 use super::inode::Inode;
 use super::perm::{self, R, S_ISVTX, W};
-use super::{names, Namespace, OpContext};
+use super::{guard, names, Namespace, OpContext};
 
 /// `E2BIG` (Linux 7): an xattr value longer than [`MAX_XATTR_VALUE`]. Not among
 /// `proto::Errno`'s named constants.
@@ -23,6 +23,7 @@ impl Namespace {
         mode: XattrMode,
     ) -> OpResult {
         let inode = self.inode(ino)?;
+        guard::changeable(inode)?;
         names::check_xattr_name(name)?;
         if value.len() > MAX_XATTR_VALUE {
             return Err(E2BIG);
@@ -45,6 +46,7 @@ impl Namespace {
     /// `removexattr`: ENODATA when absent.
     pub(super) fn removexattr(&mut self, ctx: &OpContext, ino: Ino, name: &[u8]) -> OpResult {
         let inode = self.inode(ino)?;
+        guard::changeable(inode)?;
         names::check_xattr_name(name)?;
         check_xattr_access(&ctx.creds, inode, name, true)?;
         if !inode.xattrs.contains_key(name) {
