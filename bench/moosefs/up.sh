@@ -38,7 +38,7 @@ inside() { nsenter --net=/run/netns/"$ns" "$@"; }
 
 rm -rf "$root"
 mkdir -p "$root/master" "$root/metalogger" "$root/mnt"
-printf '%s\n' '*  /  rw,alldirs,maproot=0' '*  .  rw' >"$root/master/mfsexports.cfg"
+printf '%s\n' '*  /  rw,alldirs,admin,maproot=0' '*  .  rw' >"$root/master/mfsexports.cfg"
 cat >"$root/master/mfsmaster.cfg" <<CFG
 WORKING_USER = mfs
 WORKING_GROUP = mfs

@@ -47,9 +47,11 @@ impl AttrCache {
     }
 
     /// Remember attributes a master answered to a request sent with `ticket`, unless this
-    /// mount dropped anything since (then they may be older than what it knows).
+    /// mount dropped anything since (then they may be older than what it knows), or the inode
+    /// asks not to be cached (noattrcache, noowner).
     pub fn put(&self, ticket: Ticket, attr: &Attr) {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || attr.attr_nocache() {
+            self.forget(attr.ino);
             return;
         }
         let now = Instant::now();

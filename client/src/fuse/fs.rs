@@ -69,9 +69,9 @@ impl RaftMfs {
     }
 }
 
-fn reply_entry(sh: &Shared, reply: ReplyEntry, r: R<Attr>) {
+fn reply_entry(sh: &Shared, creds: &Creds, reply: ReplyEntry, r: R<Attr>) {
     match r {
-        Ok(a) => reply.entry(&sh.cfg.entry_ttl, &sh.entry_attr(&a), 0),
+        Ok(a) => reply.entry(&sh.entry_ttl(&a), &sh.entry_attr(&a, creds), 0),
         Err(e) => reply.error(e.raw()),
     }
 }
@@ -116,7 +116,7 @@ impl Filesystem for RaftMfs {
         }
         self.spawn(req, move |sh, creds| async move {
             let r = sh.lookup(&creds, parent, &name).await;
-            reply_entry(&sh, reply, r);
+            reply_entry(&sh, &creds, reply, r);
         });
     }
 
@@ -128,12 +128,12 @@ impl Filesystem for RaftMfs {
         // Answered from the cache here when nothing buffered has to go out first.
         if self.sh.handles.writer(ino).is_none_or(|w| !w.is_dirty()) {
             if let Some(a) = self.sh.attrs.get(ino) {
-                return reply.attr(&self.sh.cfg.attr_ttl, &self.sh.file_attr(&a));
+                return reply.attr(&self.sh.attr_ttl(&a), &self.sh.file_attr(&a, &self.creds(req)));
             }
         }
         self.spawn(req, move |sh, creds| async move {
             match sh.getattr(&creds, ino).await {
-                Ok(a) => reply.attr(&sh.cfg.attr_ttl, &sh.file_attr(&a)),
+                Ok(a) => reply.attr(&sh.attr_ttl(&a), &sh.file_attr(&a, &creds)),
                 Err(e) => reply.error(e.raw()),
             }
         });
@@ -163,7 +163,7 @@ impl Filesystem for RaftMfs {
         let ino = self.sh.m(ino);
         self.spawn(req, move |sh, creds| async move {
             match sh.setattr(&creds, ino, mode, uid, gid, size, atime, mtime, fh.is_some()).await {
-                Ok(a) => reply.attr(&sh.cfg.attr_ttl, &sh.file_attr(&a)),
+                Ok(a) => reply.attr(&sh.attr_ttl(&a), &sh.file_attr(&a, &creds)),
                 Err(e) => reply.error(e.raw()),
             }
         });
@@ -201,7 +201,7 @@ impl Filesystem for RaftMfs {
                 Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
-            reply_entry(&sh, reply, r);
+            reply_entry(&sh, &creds, reply, r);
         });
     }
 
@@ -218,7 +218,7 @@ impl Filesystem for RaftMfs {
                 Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
-            reply_entry(&sh, reply, r);
+            reply_entry(&sh, &creds, reply, r);
         });
     }
 
@@ -269,7 +269,7 @@ impl Filesystem for RaftMfs {
                 Ok(r) => sh.new_entry(parent, ticket, r),
                 Err(e) => Err(e),
             };
-            reply_entry(&sh, reply, r);
+            reply_entry(&sh, &creds, reply, r);
         });
     }
 
@@ -312,7 +312,7 @@ impl Filesystem for RaftMfs {
                 Ok(r) => sh.new_entry(new_parent, ticket, r),
                 Err(e) => Err(e),
             };
-            reply_entry(&sh, reply, r);
+            reply_entry(&sh, &creds, reply, r);
         });
     }
 
@@ -459,14 +459,13 @@ impl Filesystem for RaftMfs {
         self.spawn(req, move |sh, creds| async move {
             match sh.dir_entries(&creds, ino, fh, offset.max(0) as u64, true).await {
                 Ok(entries) => {
-                    let ttl = sh.cfg.entry_ttl;
                     for e in entries {
                         if sh.is_info(ino, &e.name) {
                             continue;
                         }
                         let Some(a) = &e.attr else { continue };
-                        let fa = sh.entry_attr(a);
-                        if reply.add(fa.ino, e.cookie as i64, OsStr::from_bytes(&e.name), &ttl, &fa, 0) {
+                        let fa = sh.entry_attr(a, &creds);
+                        if reply.add(fa.ino, e.cookie as i64, OsStr::from_bytes(&e.name), &sh.entry_ttl(a), &fa, 0) {
                             break;
                         }
                     }
@@ -619,7 +618,7 @@ impl Filesystem for RaftMfs {
         }
         self.spawn(req, move |sh, creds| async move {
             match sh.create(&creds, parent, &name, mode, umask, flags).await {
-                Ok((a, fh)) => reply.created(&sh.cfg.entry_ttl, &sh.entry_attr(&a), 0, fh, 0),
+                Ok((a, fh, flags)) => reply.created(&sh.entry_ttl(&a), &sh.entry_attr(&a, &creds), 0, fh, flags),
                 Err(e) => reply.error(e.raw()),
             }
         });

@@ -1,7 +1,7 @@
 //! The operations of a mount, each one request to the masters (and the chunkservers) with
 //! the caches kept consistent: what [`super::fs`] runs in a task per kernel request.
 
-use fuser::consts::FOPEN_KEEP_CACHE;
+use fuser::consts::{FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE};
 use fuser::TimeOrNow;
 use proto::client::{ReadOp, Reply, WriteOp};
 use proto::meta::{Attr, Creds, DirEntry, Ino, SetAttr, StatFs};
@@ -115,14 +115,19 @@ impl Shared {
         writer.note_size(a.size);
         self.handles.add_file(OpenFile {
             ino: a.ino,
-            append: flags & libc::O_APPEND != 0,
+            // An appendonly file is written only at its end, whatever the offset asked.
+            append: flags & libc::O_APPEND != 0 || a.eattr() & proto::eattr::APPENDONLY != 0,
             writer,
             readahead: ReadAhead::new(self.cfg.readahead),
         })
     }
 
-    /// `FOPEN_KEEP_CACHE` or not, by the cache mode.
+    /// `FOPEN_KEEP_CACHE` or not, by the cache mode; `FOPEN_DIRECT_IO` (no page cache) for a
+    /// file with nodatacache.
     pub(super) fn open_flags(&self, a: &Attr) -> u32 {
+        if a.eattr() & proto::eattr::NODATACACHE != 0 {
+            return FOPEN_DIRECT_IO;
+        }
         match self.cfg.cache_mode {
             CacheMode::Yes => FOPEN_KEEP_CACHE,
             CacheMode::No => 0,
@@ -178,7 +183,7 @@ impl Shared {
         mode: u32,
         umask: u32,
         flags: i32,
-    ) -> R<(Attr, u64)> {
+    ) -> R<(Attr, u64, u32)> {
         let exclusive = flags & libc::O_EXCL != 0;
         let op = WriteOp::Create { parent, name: name.to_vec(), mode, umask, exclusive };
         let ticket = self.attrs.ticket();
@@ -200,8 +205,9 @@ impl Shared {
             }
         }
         let fh = self.new_handle(&a, flags);
-        self.open_flags(&a);
-        Ok((a, fh))
+        // Only whether to bypass the page cache: a new file has nothing cached to keep.
+        let direct = self.open_flags(&a) & FOPEN_DIRECT_IO;
+        Ok((a, fh, direct))
     }
 
     pub(super) async fn read(&self, creds: &Creds, f: &OpenFile, offset: u64, size: u32) -> R<Vec<u8>> {

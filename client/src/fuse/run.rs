@@ -233,6 +233,13 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
     if !mount_opts.iter().any(|o| matches!(o, MountOption::Subtype(_))) {
         mount_opts.push(MountOption::Subtype("mfs".into()));
     }
+    // As MooseFS's mfsmount: a mount root makes is for every user (permissions are the masters'
+    // to check), unless `allow_root` asks otherwise.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let by_root = unsafe { libc::geteuid() } == 0;
+    if by_root && !mount_opts.iter().any(|o| matches!(o, MountOption::AllowOther | MountOption::AllowRoot)) {
+        mount_opts.push(MountOption::AllowOther);
+    }
     if opts.meta {
         // The meta tree's folders are root's, 0700 and the like: the kernel enforces them.
         if !mount_opts.contains(&MountOption::DefaultPermissions) {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{FileAttr, TimeOrNow};
 use proto::client::Reply;
-use proto::meta::{Attr, FileType, Ino, SetTime, Timestamp, ROOT_INODE};
+use proto::meta::{Attr, Creds, FileType, Ino, SetTime, Timestamp, ROOT_INODE};
 use proto::Errno;
 
 use super::cache::{AbsentXattrs, AttrCache};
@@ -200,11 +200,39 @@ impl Shared {
         }
     }
 
-    /// Attributes for the kernel; `ino` is the masters' inode (what `stat` shows).
-    pub(super) fn file_attr(&self, a: &Attr) -> FileAttr {
+    /// How long the kernel may keep attributes `a`: not at all for an inode with noattrcache
+    /// or noowner (each user sees a noowner inode as their own).
+    pub(super) fn attr_ttl(&self, a: &Attr) -> Duration {
+        if a.attr_nocache() {
+            Duration::ZERO
+        } else {
+            self.cfg.attr_ttl
+        }
+    }
+
+    /// How long the kernel may keep a name leading to `a` (and `a` with it: one time for
+    /// both): not at all for a name in a noentrycache folder, or attributes not to be kept.
+    pub(super) fn entry_ttl(&self, a: &Attr) -> Duration {
+        if a.entry_nocache() || a.attr_nocache() {
+            Duration::ZERO
+        } else {
+            self.cfg.entry_ttl
+        }
+    }
+
+    /// Attributes for the kernel, as `creds` sees them; `ino` is the masters' inode (what
+    /// `stat` shows). A noowner inode shows every caller but root as its owner, the owner's
+    /// permission bits in the group's and others' places (MooseFS's view).
+    pub(super) fn file_attr(&self, a: &Attr, creds: &Creds) -> FileAttr {
         let mut a = a.clone();
         if let Some(w) = self.handles.writer(a.ino) {
             w.patch(&mut a);
+        }
+        if a.eattr() & proto::eattr::NOOWNER != 0 && !creds.is_root() {
+            let owner = (a.perm >> 6) & 7;
+            a.perm = (a.perm & 0o7700) | (owner << 3) | owner;
+            a.uid = creds.uid;
+            a.gid = creds.gid;
         }
         FileAttr {
             ino: a.ino,
@@ -226,8 +254,8 @@ impl Shared {
     }
 
     /// Attributes for an entry reply: fuser takes the node id from `ino`.
-    pub(super) fn entry_attr(&self, a: &Attr) -> FileAttr {
-        let mut fa = self.file_attr(a);
+    pub(super) fn entry_attr(&self, a: &Attr, creds: &Creds) -> FileAttr {
+        let mut fa = self.file_attr(a, creds);
         fa.ino = self.node(a.ino);
         fa
     }

@@ -142,7 +142,8 @@ pub async fn set(sessions: &mut Sessions, name: &str, a: &ToolArgs, kind: Kind) 
         if a.recursive {
             let r = walk(&t.client, &creds, t.ino, |attr| {
                 total += 1;
-                if !creds.is_root() && attr.uid != creds.uid {
+                let owner = creds.is_root() || attr.uid == creds.uid || attr.eattr() & proto::eattr::NOOWNER != 0;
+                if !owner || attr.eattr() & proto::eattr::IMMUTABLE != 0 {
                     denied += 1;
                 }
             })

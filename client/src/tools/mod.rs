@@ -1,7 +1,8 @@
 //! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfscopygoal`, `mfsgettrashtime`,
 //! `mfssettrashtime`, `mfscopytrashtime`, `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`,
-//! `mfsfilepaths`, `mfsfilerepair`, `mfsmakesnapshot`, `mfsappendchunks`) with MooseFS 3.0's
-//! flags and output.
+//! `mfsfilepaths`, `mfsfilerepair`, `mfsmakesnapshot`, `mfsrmsnapshot`, `mfsappendchunks`,
+//! `mfsgeteattr`, `mfsseteattr`, `mfsdeleattr`, `mfscopyeattr`) with MooseFS 3.0's flags and
+//! output.
 //!
 //! One binary, `mfstools`, chosen by the name it runs under or by its first argument; each tool
 //! also has a small binary of its own name. A tool finds the mount above each path it is given
@@ -9,6 +10,7 @@
 //! there, and names the path by its inode.
 
 pub mod chunks;
+pub mod eattr;
 pub mod goal;
 pub mod mount_session;
 pub mod paths;
@@ -37,6 +39,11 @@ pub const TOOLS: &[&str] = &[
     "mfsrsetgoal",
     "mfsrgettrashtime",
     "mfsrsettrashtime",
+    "mfsgeteattr",
+    "mfsseteattr",
+    "mfsdeleattr",
+    "mfscopyeattr",
+    "mfsrmsnapshot",
 ];
 
 /// MooseFS's older names of the recursive forms: `mfsrgetgoal` is `mfsgetgoal -r`.
@@ -68,6 +75,10 @@ pub struct ToolArgs {
     pub precise: bool,
     /// `mfsappendchunks -s FROM:TO`: which chunks of each file.
     pub slice: proto::client::ChunkSlice,
+    /// `mfsseteattr -f NAME` / `mfsdeleattr -f NAME`: the extra attributes named.
+    pub eattr_flags: u8,
+    /// `mfsrmsnapshot -f`: remove what may go, keep the rest.
+    pub force: bool,
     pub operands: Vec<String>,
 }
 
@@ -93,7 +104,7 @@ pub fn main_for(name: &str) -> i32 {
     run(name, &args)
 }
 
-fn usage(name: &str) -> String {
+pub(super) fn usage(name: &str) -> String {
     let body = match name {
         "mfsgetgoal" => "[-r] [-n|-h|-H] OBJECT...\n\n -r - do it recursively",
         "mfssetgoal" => "[-r] [-n|-h|-H] GOAL OBJECT...\n\n -r - do it recursively\n GOAL - 1..9 copies",
@@ -116,6 +127,18 @@ fn usage(name: &str) -> String {
              on write)\n -s - only chunks FROM (included) to TO (excluded), as Python's slices"
         }
         "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
+        "mfsgeteattr" => "[-nhHkmgr] name [name ...]\n\n -r - do it recursively",
+        "mfsseteattr" | "mfsdeleattr" => {
+            let what = if name == "mfsseteattr" { "set" } else { "delete" };
+            return format!(
+                "usage: {name} [-nhHkmgr] -f attrname [-f attrname ...] name [name ...]\n\n -r - do it recursively\n -f attrname - specify attribute to {what}\n{}",
+                eattr::attribute_list()
+            );
+        }
+        "mfscopyeattr" => "[-nhHkmgr] srcname dstname [dstname ...]\n\n -r - do it recursively",
+        "mfsrmsnapshot" => {
+            "[-f] name [name ...]\n\n -f - remove as much as possible (according to access rights and snapshot flags)"
+        }
         "mfscheckfile" => "[-n|-h|-H] FILE...",
         "mfsdirinfo" => {
             "[-n|-h|-H] [-i|-d|-f|-c|-l|-s|-r] [-p] OBJECT...\n\n size: bytes of the chunk files (8 KiB head, 64 KiB \
@@ -132,8 +155,18 @@ fn usage(name: &str) -> String {
 fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
     let recursive_ok = matches!(
         name,
-        "mfsgetgoal" | "mfssetgoal" | "mfscopygoal" | "mfsgettrashtime" | "mfssettrashtime" | "mfscopytrashtime"
+        "mfsgetgoal"
+            | "mfssetgoal"
+            | "mfscopygoal"
+            | "mfsgettrashtime"
+            | "mfssettrashtime"
+            | "mfscopytrashtime"
+            | "mfsgeteattr"
+            | "mfsseteattr"
+            | "mfsdeleattr"
+            | "mfscopyeattr"
     );
+    let eattr_names = matches!(name, "mfsseteattr" | "mfsdeleattr");
     let mut out = ToolArgs::default();
     let mut flags_done = false;
     let mut args = args.iter();
@@ -143,6 +176,10 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
         } else if !flags_done && name == "mfsappendchunks" && (a == "-s" || a.starts_with("-s")) {
             let spec = if a == "-s" { args.next().ok_or("option -s needs FROM:TO")?.as_str() } else { &a[2..] };
             out.slice = parse_slice(spec).ok_or_else(|| "bad slice indexes".to_string())?;
+        } else if !flags_done && eattr_names && a.starts_with("-f") {
+            let flag =
+                if a == "-f" { args.next().ok_or("option -f needs an attribute name")?.as_str() } else { &a[2..] };
+            out.eattr_flags |= proto::eattr::by_name(flag).ok_or_else(|| "unknown flag".to_string())?;
         } else if !flags_done && a.len() > 1 && a.starts_with('-') && !a[1..].starts_with(|c: char| c.is_ascii_digit())
         {
             for c in a[1..].chars() {
@@ -156,6 +193,7 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
                     'o' if name == "mfsmakesnapshot" => out.overwrite = true,
                     'c' if name == "mfsmakesnapshot" => out.cp_like = true,
                     'p' if name == "mfsmakesnapshot" => out.preserve_hardlinks = true,
+                    'f' if name == "mfsrmsnapshot" => out.force = true,
                     'n' | 'h' | 'H' | 'k' | 'm' | 'g' => {}
                     '?' => return Err(String::new()),
                     _ => return Err(format!("unknown option -{c}")),
@@ -227,6 +265,10 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfsfileinfo" => chunks::fileinfo(&mut sessions, name, &parsed).await,
             "mfscheckfile" => chunks::checkfile(&mut sessions, name, &parsed).await,
             "mfsdirinfo" => chunks::dirinfo(&mut sessions, name, &parsed).await,
+            "mfsgeteattr" => eattr::get(&mut sessions, name, &parsed).await,
+            "mfsseteattr" | "mfsdeleattr" => eattr::set(&mut sessions, name, &parsed).await,
+            "mfscopyeattr" => eattr::copy(&mut sessions, name, &parsed).await,
+            "mfsrmsnapshot" => snapshot::rmsnapshot(&mut sessions, name, &parsed).await,
             _ => {
                 eprintln!("unknown tool {name}");
                 1

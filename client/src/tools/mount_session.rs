@@ -23,6 +23,19 @@ pub struct Target {
     pub client: Arc<MasterClient>,
 }
 
+/// MooseFS's words for a path that does not resolve: "realpath error on (/abs/path): ENOENT (No
+/// such file or directory)", the path made absolute, as the C library's `realpath` saw it.
+fn realpath_error(path: &str, e: &std::io::Error) -> String {
+    let abs = std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string());
+    match e.raw_os_error() {
+        Some(code) => {
+            let errno = proto::Errno(code);
+            format!("realpath error on ({abs}): {} ({})", errno.name(), super::snapshot::strerror(errno))
+        }
+        None => format!("realpath error on ({abs}): {e}"),
+    }
+}
+
 /// Sessions opened by one tool run, one per mount it touched.
 #[derive(Default)]
 pub struct Sessions {
@@ -32,7 +45,7 @@ pub struct Sessions {
 impl Sessions {
     /// Resolve `path`; errors read like MooseFS's (`not MFS object`).
     pub async fn target(&mut self, tool: &str, path: &str) -> Result<Target, String> {
-        let real = std::fs::canonicalize(path).map_err(|e| format!("realpath error: {e}"))?;
+        let real = std::fs::canonicalize(path).map_err(|e| realpath_error(path, &e))?;
         let meta = std::fs::symlink_metadata(&real).map_err(|e| format!("lstat error: {e}"))?;
         let (root, info) = find_mount(&real)?;
         let client = match self.by_root.get(&root) {

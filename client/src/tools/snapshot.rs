@@ -25,7 +25,7 @@ pub fn strerror(e: Errno) -> String {
     }
 }
 
-fn error_text(e: &ClientError) -> String {
+pub(super) fn error_text(e: &ClientError) -> String {
     match e {
         ClientError::Errno(errno) => strerror(*errno),
         other => other.to_string(),
@@ -105,17 +105,7 @@ async fn snapshot_one(
 /// own name (a folder given with a trailing `/` merges into the destination itself), or as the
 /// destination path.
 fn destination(src: &str, src_meta: &std::fs::Metadata, dst: &str, dst_is_dir: bool) -> Result<Destination, String> {
-    let split = |path: &str| -> Result<Destination, String> {
-        let trimmed = path.trim_end_matches('/');
-        let p = Path::new(if trimmed.is_empty() { "/" } else { trimmed });
-        let parent = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let dir = std::fs::canonicalize(&parent)
-            .map_err(|e| format!("{path}: realpath error on {}: {e}", parent.display()))?;
-        Ok(Destination { dir, name: base_name(path) })
-    };
+    let split = split_path;
     if !dst_is_dir {
         if dst.ends_with('/') && !src_meta.is_dir() {
             return Err(format!("directory {dst} does not exist"));
@@ -135,6 +125,58 @@ fn destination(src: &str, src_meta: &std::fs::Metadata, dst: &str, dst_is_dir: b
     };
     let dir = std::fs::canonicalize(dst).map_err(|e| format!("{dst}: realpath error on {dst}: {e}"))?;
     Ok(Destination { dir, name })
+}
+
+/// `path` as its folder (a real path) and its last name.
+fn split_path(path: &str) -> Result<Destination, String> {
+    let trimmed = path.trim_end_matches('/');
+    let p = Path::new(if trimmed.is_empty() { "/" } else { trimmed });
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir =
+        std::fs::canonicalize(&parent).map_err(|e| format!("{path}: realpath error on {}: {e}", parent.display()))?;
+    Ok(Destination { dir, name: base_name(path) })
+}
+
+/// `mfsrmsnapshot [-f] OBJECT...`: remove snapshots (every object still marked as one) past
+/// the trash; with `-f`, whatever of each tree is still marked. Prints nothing on success.
+pub async fn rmsnapshot(sessions: &mut Sessions, tool: &str, a: &ToolArgs) -> i32 {
+    if !need_operands(tool, a, 1) {
+        return 1;
+    }
+    let mut code = 0;
+    for path in &a.operands {
+        let target = match split_path(path) {
+            Ok(t) => t,
+            Err(msg) => {
+                println!("{msg}");
+                code = 1;
+                continue;
+            }
+        };
+        if target.name.len() > proto::meta::MAX_NAME_LEN {
+            println!("{}: name too long", target.name);
+            code = 1;
+            continue;
+        }
+        let shown = format!("{}/{}", target.dir.display(), target.name);
+        let folder = match sessions.target(tool, &target.dir.to_string_lossy()).await {
+            Ok(f) => f,
+            Err(e) => {
+                println!("{shown}: {e}");
+                code = 1;
+                continue;
+            }
+        };
+        let op = WriteOp::RmSnapshot { parent: folder.ino, name: target.name.into_bytes(), force: a.force };
+        if let Err(e) = folder.client.write(&own_creds(), op).await {
+            println!("{shown}: {}", error_text(&e));
+            code = 1;
+        }
+    }
+    code
 }
 
 /// This process's umask (read by setting it and putting it back).
