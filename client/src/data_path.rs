@@ -364,6 +364,10 @@ impl FileIo {
         self.forget(ino);
         self.forget_locations(ino);
         let cur = self.meta.getattr(creds, ino).await?;
+        // The master refuses these a new length; refused here too, before a chunk is cut.
+        if cur.eattr() & (proto::eattr::APPENDONLY | proto::eattr::IMMUTABLE) != 0 {
+            return Err(ClientError::Errno(proto::Errno::EPERM));
+        }
         if size < cur.size && !size.is_multiple_of(CHUNK_SIZE) {
             let idx = (size / CHUNK_SIZE) as u32;
             let loc = expect_chunk(self.meta.read(creds, ReadOp::ChunkRead { ino, index: idx }).await?)?;
