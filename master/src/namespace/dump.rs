@@ -3,7 +3,8 @@
 //! bytes below 0x21 and above 0x7E), so every record is one line whatever the names hold.
 //!
 //! ```text
-//! N|i:2|t:f|m:0644|u:0|g:0|a:1796300000.0|m:..|c:..|n:1|s:6|goal:2|trash:86400   an inode
+//! N|i:2|t:f|m:0644|u:0|g:0|a:1796300000.0|m:..|c:..|n:1|s:6|goal:2|trash:86400   an inode (then
+//!   |rdev:N for a device, |eattr:noowner,immutable for extra attributes)
 //! E|p:1|c:2|n:f.txt                                                             a name
 //! L|i:5|target:a/b                                                              a symlink target
 //! C|i:2|idx:0|id:1                                                              a file's chunk
@@ -58,7 +59,7 @@ impl Namespace {
         for (&ino, i) in &self.inodes {
             writeln!(
                 w,
-                "N|i:{ino}|t:{}|m:{:04o}|u:{}|g:{}|a:{}|m:{}|c:{}|n:{}|s:{}|goal:{}|trash:{}{}",
+                "N|i:{ino}|t:{}|m:{:04o}|u:{}|g:{}|a:{}|m:{}|c:{}|n:{}|s:{}|goal:{}|trash:{}{}{}",
                 kind_letter(i.kind()),
                 i.perm,
                 i.uid,
@@ -71,6 +72,7 @@ impl Namespace {
                 i.goal,
                 i.trash_time,
                 if i.rdev != 0 { format!("|rdev:{}", i.rdev) } else { String::new() },
+                if i.eattr != 0 { format!("|eattr:{}", proto::eattr::describe(i.eattr)) } else { String::new() },
             )?;
             for (name, value) in &i.xattrs {
                 writeln!(w, "X|i:{ino}|n:{}|v:{}", escape(name), escape(value))?;
