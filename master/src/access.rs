@@ -110,6 +110,9 @@ impl SessionAccess {
             WriteOp::SetEattr { flags, .. } if !self.admin && flags & proto::eattr::ADMIN_ONLY != 0 => {
                 Err(Errno::EPERM)
             }
+            // Quotas: root not mapped to root is EACCES, a session without `admin` EPERM (MooseFS).
+            WriteOp::SetQuota { change, .. } if change.flags != 0 && self.maproot.0 != 0 => Err(Errno::EACCES),
+            WriteOp::SetQuota { change, .. } if change.flags != 0 && !self.admin => Err(Errno::EPERM),
             _ => Ok(()),
         }
     }
@@ -208,6 +211,7 @@ impl SessionAccess {
                 WriteOp::SetEattr { ino: i(ino)?, flags, mode, recursive }
             }
             WriteOp::RmSnapshot { parent, name, force } => WriteOp::RmSnapshot { parent: i(parent)?, name, force },
+            WriteOp::SetQuota { ino, change } => WriteOp::SetQuota { ino: i(ino)?, change },
             op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }
@@ -246,6 +250,7 @@ impl SessionAccess {
             ReadOp::ChunkRead { ino, index } => ReadOp::ChunkRead { ino: i(ino)?, index },
             ReadOp::FileChunks { ino, from } => ReadOp::FileChunks { ino: i(ino)?, from },
             ReadOp::Paths { ino } => ReadOp::Paths { ino: i(ino)? },
+            ReadOp::GetQuota { ino } => ReadOp::GetQuota { ino: i(ino)? },
             op @ (ReadOp::StatFs | ReadOp::Digest | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => op,
         })
     }

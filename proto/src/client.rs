@@ -255,6 +255,9 @@ pub enum WriteOp {
     /// when every object is still marked as a snapshot; with `force`, whatever is (the rest
     /// stays). Reply: [`Reply::Count`] (objects removed).
     RmSnapshot { parent: Ino, name: Vec<u8>, force: bool },
+    /// `mfssetquota`, `mfsdelquota`: change the quota of folder `ino` (sessions of `admin`
+    /// exports with root mapped to root only). Reply: [`Reply::Quota`] (the result).
+    SetQuota { ino: Ino, change: crate::quota::QuotaChange },
 }
 
 /// Which chunks of a file [`WriteOp::AppendChunks`] takes (`mfsappendchunks -s FROM:TO`).
@@ -320,6 +323,7 @@ impl WriteOp {
             WriteOp::AppendChunks { .. } => "append_chunks",
             WriteOp::SetEattr { .. } => "seteattr",
             WriteOp::RmSnapshot { .. } => "rmsnapshot",
+            WriteOp::SetQuota { .. } => "setquota",
         }
     }
 
@@ -372,7 +376,8 @@ impl WriteOp {
             | WriteOp::Purge { .. }
             | WriteOp::FileRepair { .. }
             | WriteOp::AppendChunks { .. }
-            | WriteOp::SetEattr { .. } => Ok(()),
+            | WriteOp::SetEattr { .. }
+            | WriteOp::SetQuota { .. } => Ok(()),
         }
     }
 
@@ -469,6 +474,9 @@ pub enum ReadOp {
     /// sorted, at most 1,000 (`mfsfilepaths`). Reply: [`Reply::Names`]; empty for a file with
     /// no name (in the trash), ENOENT for no such inode.
     Paths { ino: Ino },
+    /// `mfsgetquota`: the quota of folder `ino` (all zero without one) and what its contents
+    /// use. Reply: [`Reply::Quota`]; EPERM for a non-folder.
+    GetQuota { ino: Ino },
 }
 
 impl ReadOp {
@@ -489,6 +497,7 @@ impl ReadOp {
             ReadOp::TrashList { .. } => "trash_list",
             ReadOp::TrashItem { .. } => "trash_item",
             ReadOp::Paths { .. } => "paths",
+            ReadOp::GetQuota { .. } => "getquota",
         }
     }
 
@@ -508,7 +517,8 @@ impl ReadOp {
             | ReadOp::FileChunks { .. }
             | ReadOp::Digest
             | ReadOp::TrashItem { .. }
-            | ReadOp::Paths { .. } => Ok(()),
+            | ReadOp::Paths { .. }
+            | ReadOp::GetQuota { .. } => Ok(()),
             ReadOp::TrashList { max, .. } => {
                 if *max as usize > MAX_TRASH_PAGE {
                     return Err(Errno::EINVAL);
@@ -594,6 +604,8 @@ pub enum Reply {
         erased: u64,
         repaired: u64,
     },
+    /// A folder's quota and usage.
+    Quota(crate::quota::QuotaInfo),
 }
 
 /// A deleted file as the meta tree shows it.

@@ -17,6 +17,7 @@ pub mod frame;
 #[cfg(feature = "http")]
 pub mod http_listener;
 pub mod meta;
+pub mod quota;
 pub mod rpc;
 pub mod token;
 

@@ -160,7 +160,14 @@ impl ChunkService {
         if let Some(outcome) = replay {
             return self.answer_replay(outcome).await;
         }
-        let slot = self.state.read().ns.chunk_write_slot(&req.creds, req.session, req.ino, req.index);
+        let slot = {
+            let st = self.state.read();
+            // The quotas refuse before a chunk is made (the apply checks them again).
+            let now = proto::meta::Timestamp::now();
+            st.ns
+                .chunk_write_slot(&req.creds, req.session, req.ino, req.index)
+                .and_then(|slot| st.ns.chunk_write_quota(req.ino, req.index, now).map(|()| slot))
+        };
         match slot {
             Err(e) => ResponseBody::Result(Err(e)),
             Ok(ChunkSlot { chunk: None, goal, .. }) => self.allocate(&req, goal).await,

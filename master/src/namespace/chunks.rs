@@ -149,6 +149,8 @@ impl Namespace {
         holders: &[String],
     ) -> OpResult {
         let slot = self.chunk_write_slot(&ctx.creds, ctx.session, ino, index)?;
+        self.chunk_write_quota(ino, index, ctx.now)?;
+        let before = self.file_usage_now(ino);
         self.with_inode(ino, guard::unmark_snapshot);
         let mut sorted = holders.to_vec();
         sorted.sort();
@@ -181,6 +183,7 @@ impl Namespace {
                 (id, meta.version)
             }
         };
+        self.charge_file(ino, before, ctx.now);
         Ok(Reply::Chunk(ChunkLocation {
             index,
             chunk_id: id,
@@ -197,10 +200,15 @@ impl Namespace {
     /// and a non-root writer drops suid (and sgid with group-execute), as a write does on
     /// Linux. Same permission rule as a chunk write. Reply: [`Reply::Attr`].
     pub(super) fn write_end(&mut self, ctx: &OpContext, ino: Ino, size: u64) -> OpResult {
-        self.writable_file(&ctx.creds, ctx.session, ino)?;
+        let inode = self.writable_file(&ctx.creds, ctx.session, ino)?;
         if size > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
+        if size > inode.size {
+            let d = super::quota::Delta([0, i128::from(size - inode.size), 0, 0]);
+            self.quota_check_inode(ino, d, ctx.now)?;
+        }
+        let before = self.file_usage_now(ino);
         let root = ctx.creds.is_root();
         let now = ctx.now;
         self.with_inode(ino, |i| {
@@ -211,6 +219,7 @@ impl Namespace {
                 i.perm = perm::drop_privileges(i.perm);
             }
         });
+        self.charge_file(ino, before, now);
         Ok(Reply::Attr(self.attr(ino)?))
     }
 

@@ -10,6 +10,7 @@ use super::chunk_list::ChunkList;
 use super::dir::Dir;
 use super::inode::{Body, Inode};
 use super::perm::{self, S_ISGID, S_IXGRP, W, X};
+use super::quota::Delta;
 use super::{guard, names, Namespace, OpContext};
 
 /// Most hard links a file may have (EMLINK beyond), as ext4's `EXT4_LINK_MAX`.
@@ -34,6 +35,7 @@ impl Namespace {
             kind => Body::Special { kind },
         };
         self.check_can_add(&ctx.creds, parent, name)?;
+        self.quota_check_dir(parent, Delta([1, 0, 0, 0]), ctx.now)?;
         let device = matches!(kind, FileType::BlockDev | FileType::CharDev);
         if device && !ctx.creds.is_root() {
             return Err(Errno::EPERM);
@@ -73,6 +75,7 @@ impl Namespace {
         }
         let p = self.inode(parent)?;
         perm::check(creds, p, W | X)?;
+        self.quota_check_dir(parent, Delta([1, 0, 0, 0]), ctx.now)?;
         let inode = new_inode(ctx, p, mode & !umask & 0o7777, Body::File { chunks: ChunkList::default() });
         let attr = self.add_child(ctx.now, parent, name, inode);
         self.add_open_ref(ctx.session, attr.ino);
@@ -82,6 +85,7 @@ impl Namespace {
     /// `mkdir`: suid/sgid bits of `mode` are ignored; sgid comes from a setgid parent.
     pub(super) fn mkdir(&mut self, ctx: &OpContext, parent: Ino, name: &[u8], mode: u32, umask: u32) -> OpResult {
         self.check_can_add(&ctx.creds, parent, name)?;
+        self.quota_check_dir(parent, Delta([1, 0, 0, 0]), ctx.now)?;
         let body = Body::Dir(Dir::new(parent, name.to_vec()));
         let inode = new_inode(ctx, self.inode(parent)?, mode & !umask & 0o1777, body);
         Ok(Reply::Entry(self.add_child(ctx.now, parent, name, inode)))
@@ -91,6 +95,7 @@ impl Namespace {
     pub(super) fn symlink(&mut self, ctx: &OpContext, parent: Ino, name: &[u8], target: &[u8]) -> OpResult {
         names::check_symlink_target(target)?;
         self.check_can_add(&ctx.creds, parent, name)?;
+        self.quota_check_dir(parent, Delta([1, target.len() as i128, 0, 0]), ctx.now)?;
         let body = Body::Symlink { target: target.to_vec() };
         let inode = new_inode(ctx, self.inode(parent)?, 0o777, body);
         Ok(Reply::Entry(self.add_child(ctx.now, parent, name, inode)))
@@ -109,6 +114,9 @@ impl Namespace {
         }
         if target.nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
+        }
+        if self.has_quotas() {
+            self.quota_check_dir(new_parent, Delta::of(self.usage_of(ino)), ctx.now)?;
         }
         let now = ctx.now;
         self.with_inode(ino, |i| {

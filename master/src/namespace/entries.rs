@@ -22,10 +22,14 @@ impl Namespace {
         if !child_is_dir {
             self.add_parent(child, parent);
         }
+        self.charge_name(parent, child, true, now);
     }
 
     /// Remove `name` from directory `parent`, the reverse of [`Namespace::dir_insert`].
     pub(super) fn dir_remove(&mut self, parent: Ino, name: &[u8], child_is_dir: bool, now: Timestamp) {
+        if let Some(child) = self.inodes.get(&parent).and_then(|p| p.as_dir()).and_then(|d| d.get(name)) {
+            self.charge_name(parent, child, false, now);
+        }
         let mut removed = None;
         self.with_inode(parent, |p| {
             if let Some(d) = p.as_dir_mut() {
@@ -44,6 +48,10 @@ impl Namespace {
 
     /// Point the existing `name` of `parent` at `child`, keeping its cookie.
     pub(super) fn dir_repoint(&mut self, parent: Ino, name: &[u8], child: Ino, now: Timestamp) {
+        if let Some(old) = self.inodes.get(&parent).and_then(|p| p.as_dir()).and_then(|d| d.get(name)) {
+            self.charge_name(parent, old, false, now);
+        }
+        self.charge_name(parent, child, true, now);
         let mut old = None;
         self.with_inode(parent, |p| {
             if let Some(d) = p.as_dir_mut() {

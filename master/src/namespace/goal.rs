@@ -21,7 +21,27 @@ impl Namespace {
         if !(MIN_GOAL..=MAX_GOAL).contains(&goal) {
             return Err(Errno::EINVAL);
         }
+        self.quota_check_goal(ctx, ino, goal, recursive)?;
         self.set_on_tree(ctx, ino, recursive, |i| std::mem::replace(&mut i.goal, goal) != goal)
+    }
+
+    /// A higher goal makes files' realsize grow: EDQUOT when the quotas above `ino` refuse
+    /// the growth of every file the caller may change.
+    fn quota_check_goal(&self, ctx: &OpContext, ino: Ino, goal: u8, recursive: bool) -> Result<(), Errno> {
+        if !self.has_quotas() {
+            return Ok(());
+        }
+        let targets = if recursive { self.subtree(ino) } else { vec![ino] };
+        let grows: u64 = targets
+            .iter()
+            .filter_map(|t| self.inodes.get(t))
+            .filter(|i| i.is_file() && goal > i.goal && perm::owner_or_root(&ctx.creds, i) && i.eattr & IMMUTABLE == 0)
+            .map(|i| super::quota::own_usage(i).size * u64::from(goal - i.goal))
+            .sum();
+        if grows == 0 {
+            return Ok(());
+        }
+        self.quota_check_inode(ino, super::quota::Delta([0, 0, 0, i128::from(grows)]), ctx.now)
     }
 
     /// Set the trash time in seconds (0: deleted files are freed at once).
@@ -47,12 +67,14 @@ impl Namespace {
         let targets = if recursive { self.subtree(ino) } else { vec![ino] };
         let mut changed = 0;
         for target in targets {
+            let before = self.file_usage_now(target);
             if let Some(i) = self.inodes.get_mut(&target) {
                 if permitted(i) && change(i) {
                     i.ctime = ctx.now;
                     changed += 1;
                 }
             }
+            self.charge_file(target, before, ctx.now);
         }
         Ok(Reply::Count(changed))
     }

@@ -67,6 +67,7 @@ impl Namespace {
                 }
             }
         }
+        self.quota_check_undelete(cur, ctx.now)?;
         if missing == dirs.len() {
             let (folder, d) = self.live_dir(cur)?;
             guard::names_addable(folder)?;

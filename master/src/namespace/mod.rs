@@ -34,6 +34,7 @@ mod names;
 mod open;
 mod paths;
 mod perm;
+mod quota;
 mod read;
 mod remove;
 mod rename;
@@ -58,6 +59,7 @@ pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
 pub use dump::escape;
 pub use eattr::EattrSection;
+pub use quota::QuotaSection;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
 pub use repair::{RepairFix, RepairStep};
@@ -118,6 +120,10 @@ pub struct Namespace {
     /// chunk lists: not in snapshots, counted again when one is loaded (`snapshot.rs`).
     #[serde(skip)]
     shared: BTreeMap<u64, u32>,
+    /// Folder quotas (`mfssetquota`), by folder. Stored in a snapshot section of their own
+    /// (`sm_store`), not in this encoding; their usage counts are derived (`quota.rs`).
+    #[serde(skip)]
+    quotas: BTreeMap<Ino, quota::Quota>,
 }
 
 impl Namespace {
@@ -156,6 +162,7 @@ impl Namespace {
             open_refs: BTreeMap::new(),
             open_by_inode: BTreeMap::new(),
             shared: BTreeMap::new(),
+            quotas: BTreeMap::new(),
         }
     }
 
@@ -183,6 +190,7 @@ impl Namespace {
             WriteOp::SetTrashTime { ino, seconds, recursive } => self.set_trash_time(ctx, *ino, *seconds, *recursive),
             WriteOp::SetEattr { ino, flags, mode, recursive } => self.set_eattr(ctx, *ino, *flags, *mode, *recursive),
             WriteOp::RmSnapshot { parent, name, force } => self.rm_snapshot(ctx, *parent, name, *force),
+            WriteOp::SetQuota { ino, change } => self.set_quota(ctx, *ino, change),
             WriteOp::WriteEnd { ino, size } => self.write_end(ctx, *ino, *size),
             WriteOp::Undelete { ino } => self.undelete(ctx, *ino),
             WriteOp::Purge { ino } => self.purge(*ino),
@@ -223,6 +231,7 @@ impl Namespace {
                 p if p.is_empty() && !self.exists(*ino) => Err(Errno::ENOENT),
                 p => Ok(Reply::Names(p)),
             },
+            ReadOp::GetQuota { ino } => self.get_quota(*ino),
         }
     }
 
@@ -286,7 +295,7 @@ impl Namespace {
         }
 
         let mut w = HashWriter(sha2::Sha256::new());
-        let whole = (self, self.eattr_section());
+        let whole = (self, self.eattr_section(), self.quota_section());
         match bincode::serde::encode_into_std_write(&whole, &mut w, bincode::config::standard()) {
             Ok(_) => w.0.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             // Encoding plain maps and integers cannot fail; if it ever did, every replica

@@ -46,7 +46,7 @@ impl Namespace {
         perm::check(&ctx.creds, inode, mask)?;
         if truncate && inode.is_file() {
             let root = ctx.creds.is_root();
-            self.set_file_size(ino, 0);
+            self.set_file_size(ino, 0, ctx.now);
             let now = ctx.now;
             self.with_inode(ino, |i| {
                 if !root {

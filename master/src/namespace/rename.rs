@@ -83,6 +83,10 @@ impl Namespace {
         }
         perm::check(creds, op, W | X)?;
         perm::check_sticky(creds, op, src_inode)?;
+        self.quota_check_move(src, parent, new_parent, ctx.now)?;
+        if let (true, Some(d)) = (flags.exchange, dst) {
+            self.quota_check_move(d, new_parent, parent, ctx.now)?;
+        }
         perm::check(creds, np, W | X)?;
         if let Some(d) = dst_inode {
             perm::check_sticky(creds, np, d)?;

@@ -57,12 +57,14 @@ impl Namespace {
             }
             match &step.fix {
                 RepairFix::Erase => {
+                    let before = self.file_usage_now(ino);
                     self.with_inode(ino, |i| {
                         if let Body::File { chunks } = &mut i.body {
                             chunks.clear(step.index);
                         }
                     });
                     self.forget_chunks([step.id]);
+                    self.charge_file(ino, before, ctx.now);
                     erased += 1;
                 }
                 RepairFix::Version { version, holders } => {

@@ -46,6 +46,9 @@ impl Namespace {
             if !self.session_has_open(ctx.session, ino) {
                 perm::check(creds, inode, W)?;
             }
+            if size > inode.size {
+                self.quota_check_grow(ino, size, ctx.now)?;
+            }
         }
         if let Some(uid) = set.uid {
             // Only root gives a file away; the owner may only "change" it to itself.
@@ -100,7 +103,7 @@ impl Namespace {
         let size_changed = set.size.is_some_and(|s| s != inode.size);
         let change_ctime = set.mode.is_some() || chown || any_time || size_changed || new_perm != inode.perm;
         if let (Some(size), true) = (set.size, size_changed) {
-            self.set_file_size(ino, size);
+            self.set_file_size(ino, size, now);
         }
         let time = |t: SetTime| match t {
             SetTime::Now => now,
@@ -131,7 +134,8 @@ impl Namespace {
     /// Set a regular file's size. Chunks wholly past the new end leave the file and go to
     /// `chunks_to_delete`; a partly cut chunk keeps its id (zeroing its tail needs the
     /// chunkservers). Growing adds a hole.
-    pub(super) fn set_file_size(&mut self, ino: Ino, size: u64) {
+    pub(super) fn set_file_size(&mut self, ino: Ino, size: u64, now: proto::meta::Timestamp) {
+        let before = self.file_usage_now(ino);
         let mut freed = Vec::new();
         self.with_inode(ino, |i| {
             i.size = size;
@@ -141,5 +145,6 @@ impl Namespace {
             }
         });
         self.forget_chunks(freed);
+        self.charge_file(ino, before, now);
     }
 }

@@ -87,6 +87,14 @@ impl Namespace {
         perm::check(creds, p, W | X)?;
         names::check_entry_name(name)?;
         self.snapshot_conflicts(src, dst_parent, name, flags.overwrite)?;
+        if self.has_quotas() {
+            // What the copy adds, less what it replaces (checked as a whole, before anything).
+            let adds = super::quota::Delta::of(self.usage_of(src));
+            let replaced = self.inodes.get(&dst_parent).and_then(|p| p.as_dir()).and_then(|d| d.get(name));
+            let replaced = replaced.map(|e| super::quota::Delta::of(self.usage_of(e))).unwrap_or_default();
+            let d = super::quota::Delta([0, 1, 2, 3].map(|k| (adds.0[k] - replaced.0[k]).max(0)));
+            self.quota_check_dir(dst_parent, d, ctx.now)?;
+        }
         let mut copy = Copy { flags, umask, copies: BTreeMap::new(), count: 0, written: Vec::new() };
         // Depth-first with a stack of our own: a tree of any depth cannot exhaust the stack of
         // the thread applying the log.
@@ -339,6 +347,15 @@ impl Namespace {
             .filter_map(|(i, id)| Some((u32::try_from(base + u64::from(i) - from).ok()?, id)))
             .collect();
         let now = ctx.now;
+        let new_size = base * CHUNK_SIZE + added;
+        let grows = super::quota::Delta::of(proto::quota::Usage {
+            inodes: 0,
+            length: new_size.saturating_sub(d.size),
+            size: appended.len() as u64 * super::quota::FULL_CHUNK,
+            realsize: appended.len() as u64 * super::quota::FULL_CHUNK * u64::from(d.goal),
+        });
+        self.quota_check_inode(dst, grows, now)?;
+        let before = self.file_usage_now(dst);
         let mut dropped = Vec::new();
         self.with_inode(dst, |i| {
             if let Body::File { chunks } = &mut i.body {
@@ -347,12 +364,13 @@ impl Namespace {
                     chunks.set(index, id);
                 }
             }
-            i.size = base * CHUNK_SIZE + added;
+            i.size = new_size;
             i.atime = now;
             i.touch(now);
         });
         self.forget_chunks(dropped);
         self.share_chunks(appended.into_iter().map(|(_, id)| id));
+        self.charge_file(dst, before, now);
         self.with_inode(src, |i| i.atime = now);
         Ok(Reply::Attr(self.attr(dst)?))
     }

@@ -9,6 +9,7 @@ mod eattr;
 mod meta_tree;
 mod open_trash;
 mod perm;
+mod quota;
 mod readdir;
 mod remove;
 mod rename;

@@ -65,6 +65,7 @@ impl Namespace {
             self.trash_by_expiry.remove(&(e.expires, ino));
         }
         self.sustained.remove(&ino);
+        self.forget_quota(ino);
     }
 
     /// A file let go of these chunks: a shared one loses a reference; one no file refers to
