@@ -335,12 +335,16 @@ impl ClientService {
     /// Answer a read from this master's state (the caller holds the read lease).
     fn read_state(&self, conn: &Conn, session: &SessionKey, creds: &Creds, op: ReadOp) -> ResponseBody {
         let session = *session;
+        let mut space_limits = Vec::new();
         let mut result = {
             let st = self.state.read();
             let Some(access) = st.access_of(&session) else {
                 drop(st);
                 return self.unknown_session(conn, &session);
             };
+            if matches!(op, ReadOp::StatFs) {
+                space_limits = st.ns.quota_space_limits(access.root);
+            }
             match access.read_op(&st.ns, session.id, op) {
                 Err(e) => Err(e),
                 Ok(ReadOp::Digest) => Ok(Reply::Digest {
@@ -359,7 +363,11 @@ impl ClientService {
             }
         };
         match &mut result {
-            Ok(Reply::StatFs(s)) => (s.total_bytes, s.avail_bytes) = self.chunks.space(),
+            Ok(Reply::StatFs(s)) => {
+                (s.total_bytes, s.avail_bytes) = self.chunks.space();
+                // A mount of a quota folder (or below one) sees the quota's room (MooseFS).
+                crate::namespace::fix_space(&space_limits, &mut s.total_bytes, &mut s.avail_bytes);
+            }
             Ok(r @ (Reply::Chunk(_) | Reply::Chunks(_))) => self.chunks.locate(r, Some(conn.peer)),
             _ => {}
         }

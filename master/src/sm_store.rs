@@ -11,8 +11,8 @@ use raft_store::SnapshotFiles;
 
 use crate::error::MasterError;
 use crate::log_format::{
-    foreign_entry_error, LogCommand, FIRST_EATTR_FORMAT, FIRST_QUOTA_FORMAT, FIRST_SNAPSHOT_FORMAT, PRE_FORMAT_HELP, SNAPSHOT_FORMAT,
-    SNAPSHOT_MAGIC,
+    foreign_entry_error, LogCommand, FIRST_EATTR_FORMAT, FIRST_QUOTA_FORMAT, FIRST_SNAPSHOT_FORMAT, PRE_FORMAT_HELP,
+    SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
 };
 use crate::namespace::{EattrSection, QuotaSection};
 use crate::raft_types::{CommandOutcome, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};

@@ -1,8 +1,8 @@
 //! The MooseFS tools (`mfsgetgoal`, `mfssetgoal`, `mfscopygoal`, `mfsgettrashtime`,
 //! `mfssettrashtime`, `mfscopytrashtime`, `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`,
 //! `mfsfilepaths`, `mfsfilerepair`, `mfsmakesnapshot`, `mfsrmsnapshot`, `mfsappendchunks`,
-//! `mfsgeteattr`, `mfsseteattr`, `mfsdeleattr`, `mfscopyeattr`) with MooseFS 3.0's flags and
-//! output.
+//! `mfsgeteattr`, `mfsseteattr`, `mfsdeleattr`, `mfscopyeattr`, `mfsgetquota`, `mfssetquota`,
+//! `mfsdelquota`, `mfscopyquota`) with MooseFS 3.0's flags and output.
 //!
 //! One binary, `mfstools`, chosen by the name it runs under or by its first argument; each tool
 //! also has a small binary of its own name. A tool finds the mount above each path it is given
@@ -14,6 +14,7 @@ pub mod eattr;
 pub mod goal;
 pub mod mount_session;
 pub mod paths;
+pub mod quota;
 pub mod repair;
 pub mod snapshot;
 pub mod walk;
@@ -44,6 +45,10 @@ pub const TOOLS: &[&str] = &[
     "mfsdeleattr",
     "mfscopyeattr",
     "mfsrmsnapshot",
+    "mfsgetquota",
+    "mfssetquota",
+    "mfsdelquota",
+    "mfscopyquota",
 ];
 
 /// MooseFS's older names of the recursive forms: `mfsrgetgoal` is `mfsgetgoal -r`.
@@ -79,6 +84,8 @@ pub struct ToolArgs {
     pub eattr_flags: u8,
     /// `mfsrmsnapshot -f`: remove what may go, keep the rest.
     pub force: bool,
+    /// `mfssetquota` / `mfsdelquota`: the limits named.
+    pub quota: quota::QuotaArgs,
     pub operands: Vec<String>,
 }
 
@@ -136,6 +143,14 @@ pub(super) fn usage(name: &str) -> String {
             );
         }
         "mfscopyeattr" => "[-nhHkmgr] srcname dstname [dstname ...]\n\n -r - do it recursively",
+        "mfsgetquota" => "[-nhHkmg] dirname [dirname ...]",
+        "mfscopyquota" => "[-nhHkmg] srcdir dstdir [dstdir ...]",
+        "mfssetquota" => {
+            "[-nhHkmg] [-iI inodes] [-p grace_period] [-lL length] [-sS size] [-rR realsize] dirname [dirname ...]\n\n -p - set grace period in seconds for soft quota\n -i/-I - set soft/hard limit for number of filesystem objects\n -l/-L - set soft/hard limit for sum of files lengths\n -s/-S - set soft/hard limit for sum of file sizes (chunk sizes)\n -r/-R - set soft/hard limit for estimated hdd usage (usually size multiplied by goal)\n\nAll numbers can be specified with suffixes: k,M,G,T,P,E (powers of 1000), Ki,Mi,Gi,Ti,Pi,Ei (powers of 1024)"
+        }
+        "mfsdelquota" => {
+            "[-nhHkmgailsrAILSR] dirname [dirname ...]\n\n -i/-I - delete inodes soft/hard quota\n -l/-L - delete length soft/hard quota\n -s/-S - delete size soft/hard quota\n -r/-R - delete real size soft/hard quota\n -a/-A - delete all soft/hard quotas"
+        }
         "mfsrmsnapshot" => {
             "[-f] name [name ...]\n\n -f - remove as much as possible (according to access rights and snapshot flags)"
         }
@@ -230,7 +245,23 @@ fn run(name: &str, args: &[String]) -> i32 {
         print!("{}", usage(name));
         return 0;
     }
-    let parsed = match parse(name, args) {
+    let quota_change = matches!(name, "mfssetquota" | "mfsdelquota");
+    // SAFETY: getuid cannot fail and touches no memory.
+    if quota_change && unsafe { libc::getuid() } != 0 {
+        eprintln!("only root can change quota");
+        eprint!("{}", usage(name));
+        return 1;
+    }
+    let parsed = if quota_change {
+        match quota::parse_args(name, args) {
+            Ok((q, operands)) if q.flags == 0 && !operands.is_empty() => Err("quota options not defined".to_string()),
+            Ok((q, operands)) => Ok(ToolArgs { quota: q, operands, ..ToolArgs::default() }),
+            Err(e) => Err(e),
+        }
+    } else {
+        parse(name, args)
+    };
+    let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             if !e.is_empty() {
@@ -269,6 +300,9 @@ fn run(name: &str, args: &[String]) -> i32 {
             "mfsseteattr" | "mfsdeleattr" => eattr::set(&mut sessions, name, &parsed).await,
             "mfscopyeattr" => eattr::copy(&mut sessions, name, &parsed).await,
             "mfsrmsnapshot" => snapshot::rmsnapshot(&mut sessions, name, &parsed).await,
+            "mfsgetquota" | "mfssetquota" | "mfsdelquota" | "mfscopyquota" => {
+                quota::run(&mut sessions, name, &parsed).await
+            }
             _ => {
                 eprintln!("unknown tool {name}");
                 1

@@ -59,9 +59,9 @@ pub use chunks::{ChunkSlot, MAX_CHUNK_INDEX};
 use dir::Dir;
 pub use dump::escape;
 pub use eattr::EattrSection;
-pub use quota::QuotaSection;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
+pub use quota::{fix_space, QuotaSection};
 pub use repair::{RepairFix, RepairStep};
 use trash::TrashEntry;
 

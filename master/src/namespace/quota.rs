@@ -310,6 +310,25 @@ impl Namespace {
         Ok(())
     }
 
+    /// What `df` of a mount rooted at `root` must respect: (usage, limit) of each byte limit
+    /// of the quotas at and above it (MooseFS's `fsnodes_quota_fixspace`: realsize, size, then
+    /// length; the lower of a soft and a hard limit).
+    pub fn quota_space_limits(&self, root: Ino) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for q in self.quota_folders_from(root) {
+            let Some(quota) = self.quotas.get(&q) else { continue };
+            let usage = quota.usage.values();
+            for k in [3, 2, 1] {
+                let soft = (quota.flags & (1 << k) != 0).then_some(quota.limits[k]);
+                let hard = (quota.flags & (0x10 << k) != 0).then_some(quota.limits[4 + k]);
+                if let Some(limit) = [soft, hard].into_iter().flatten().min() {
+                    out.push((usage[k], limit));
+                }
+            }
+        }
+        out
+    }
+
     // ---- The operations ----
 
     /// `mfsgetquota`: the quota of folder `ino` and its usage (no quota: all zero but usage).
@@ -388,8 +407,7 @@ impl Namespace {
 
     /// Put back the quotas of a loaded snapshot (those of folders that exist) and count usage.
     pub fn restore_quota_section(&mut self, section: QuotaSection) {
-        self.quotas =
-            section.into_iter().filter(|(ino, _)| self.inodes.get(ino).is_some_and(Inode::is_dir)).collect();
+        self.quotas = section.into_iter().filter(|(ino, _)| self.inodes.get(ino).is_some_and(Inode::is_dir)).collect();
         self.recount_quotas();
     }
 
@@ -432,4 +450,12 @@ pub fn file_size(length: u64, indexes: impl Iterator<Item = u64>) -> u64 {
             std::cmp::Ordering::Greater => 0,
         })
         .sum()
+}
+
+/// Clamp `df`'s total and available bytes by [`Namespace::quota_space_limits`], as MooseFS does.
+pub fn fix_space(limits: &[(u64, u64)], total: &mut u64, avail: &mut u64) {
+    for &(usage, limit) in limits {
+        *avail = if usage >= limit { 0 } else { (*avail).min(limit - usage) };
+        *total = (*total).min(limit).min(usage.saturating_add(*avail));
+    }
 }
