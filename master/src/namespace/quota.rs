@@ -386,10 +386,12 @@ impl Namespace {
             }
         }
         quota.note_time(ctx.now);
-        let info = quota.info();
-        if quota.flags != 0 {
-            self.quotas.insert(ino, quota);
+        if quota.flags == 0 {
+            // Gone with its last limit: nothing of it is left to show but the usage.
+            return Ok(Reply::Quota(QuotaInfo { usage: quota.usage, ..QuotaInfo::default() }));
         }
+        let info = quota.info();
+        self.quotas.insert(ino, quota);
         Ok(Reply::Quota(info))
     }
 
