@@ -212,6 +212,10 @@ impl SessionAccess {
             }
             WriteOp::RmSnapshot { parent, name, force } => WriteOp::RmSnapshot { parent: i(parent)?, name, force },
             WriteOp::SetQuota { ino, change } => WriteOp::SetQuota { ino: i(ino)?, change },
+            WriteOp::SetLock { ino, owner, kind, start, end, pid } => {
+                WriteOp::SetLock { ino: i(ino)?, owner, kind, start, end, pid }
+            }
+            WriteOp::ReleaseLocks { ino, owner } => WriteOp::ReleaseLocks { ino: self.root_only(ino), owner },
             op @ (WriteOp::Undelete { .. } | WriteOp::Purge { .. } | WriteOp::SetTrashPath { .. }) => op,
         })
     }
@@ -251,6 +255,9 @@ impl SessionAccess {
             ReadOp::FileChunks { ino, from } => ReadOp::FileChunks { ino: i(ino)?, from },
             ReadOp::Paths { ino } => ReadOp::Paths { ino: i(ino)? },
             ReadOp::GetQuota { ino } => ReadOp::GetQuota { ino: i(ino)? },
+            ReadOp::GetLock { ino, owner, write, start, end } => {
+                ReadOp::GetLock { ino: i(ino)?, owner, write, start, end }
+            }
             op @ (ReadOp::StatFs | ReadOp::Digest | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => op,
         })
     }

@@ -353,6 +353,10 @@ impl ClientService {
                 }),
                 // Paths are relative to the session root, not the tree's.
                 Ok(ReadOp::Paths { ino }) if st.ns.exists(ino) => Ok(Reply::Names(st.ns.paths(access.root, ino))),
+                // Locks are the session's: "another owner" needs it.
+                Ok(ReadOp::GetLock { ino, owner, write, start, end }) => {
+                    st.ns.get_lock(session.id, ino, owner, write, (start, end))
+                }
                 Ok(op) => {
                     let listed = match &op {
                         ReadOp::ReadDir { ino, .. } => Some(*ino),

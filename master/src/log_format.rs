@@ -27,7 +27,8 @@ use crate::raft_types::Command;
 /// 1003: snapshots (`WriteOp::Snapshot`, `WriteOp::AppendChunks`, `Command::ChunkCow`).
 /// 1004: extra attributes (`WriteOp::SetEattr`), `WriteOp::RmSnapshot`.
 /// 1005: quotas (`WriteOp::SetQuota`, `Reply::Quota` in the reply caches).
-pub const LOG_FORMAT: u16 = 1005;
+/// 1006: file locks (`WriteOp::SetLock`, `WriteOp::ReleaseLocks`).
+pub const LOG_FORMAT: u16 = 1006;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;
@@ -43,13 +44,17 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 /// 1003: a section after the state holds the extra attributes (`mfsseteattr`); older formats
 /// read as having none.
 /// 1004: a second section holds the quotas (limits, and since when a soft one is passed).
-pub const SNAPSHOT_FORMAT: u16 = 1004;
+/// 1005: a third section holds the file locks.
+pub const SNAPSHOT_FORMAT: u16 = 1005;
 
 /// The first snapshot format with the extra attributes' section.
 pub const FIRST_EATTR_FORMAT: u16 = 1003;
 
 /// The first snapshot format with the quotas' section.
 pub const FIRST_QUOTA_FORMAT: u16 = 1004;
+
+/// The first snapshot format with the locks' section.
+pub const FIRST_LOCK_FORMAT: u16 = 1005;
 
 /// The oldest snapshot format this build reads (each later one only added reply variants).
 pub const FIRST_SNAPSHOT_FORMAT: u16 = 1001;

@@ -11,22 +11,22 @@ use raft_store::SnapshotFiles;
 
 use crate::error::MasterError;
 use crate::log_format::{
-    foreign_entry_error, LogCommand, FIRST_EATTR_FORMAT, FIRST_QUOTA_FORMAT, FIRST_SNAPSHOT_FORMAT, PRE_FORMAT_HELP,
-    SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
+    foreign_entry_error, LogCommand, FIRST_EATTR_FORMAT, FIRST_LOCK_FORMAT, FIRST_QUOTA_FORMAT, FIRST_SNAPSHOT_FORMAT,
+    PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
 };
-use crate::namespace::{EattrSection, QuotaSection};
+use crate::namespace::{EattrSection, LockSection, QuotaSection};
 use crate::raft_types::{CommandOutcome, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::state::MetaState;
 
 /// Encode the whole state for a snapshot: [`SNAPSHOT_MAGIC`], the [`SNAPSHOT_FORMAT`] (two
 /// bytes, big-endian), then the state, then the sections added after format 1002 (each a
-/// value of its own after the previous one: the extra attributes, the quotas). No size cap: a namespace of
+/// value of its own after the previous one: the extra attributes, the quotas, the locks). No size cap: a namespace of
 /// millions of inodes is far larger than one network frame (snapshots travel in chunks).
 pub fn encode_state(st: &MetaState) -> Result<Vec<u8>, raft_store::StoreError> {
     let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 2);
     out.extend_from_slice(&SNAPSHOT_MAGIC);
     out.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
-    let whole = (st, st.ns.eattr_section(), st.ns.quota_section());
+    let whole = (st, st.ns.eattr_section(), st.ns.quota_section(), st.ns.lock_section());
     out.extend_from_slice(&raft_store::codec::encode("metadata snapshot", &whole)?);
     Ok(out)
 }
@@ -51,7 +51,14 @@ pub fn decode_state(data: &[u8]) -> Result<MetaState, raft_store::StoreError> {
             ),
         ));
     }
-    let mut state: MetaState = if format >= FIRST_QUOTA_FORMAT {
+    let mut state: MetaState = if format >= FIRST_LOCK_FORMAT {
+        let (mut state, eattrs, quotas, locks): (MetaState, EattrSection, QuotaSection, LockSection) =
+            raft_store::codec::decode(what, body)?;
+        state.ns.restore_eattr_section(eattrs);
+        state.ns.restore_quota_section(quotas);
+        state.ns.restore_lock_section(locks);
+        state
+    } else if format >= FIRST_QUOTA_FORMAT {
         let (mut state, eattrs, quotas): (MetaState, EattrSection, QuotaSection) =
             raft_store::codec::decode(what, body)?;
         state.ns.restore_eattr_section(eattrs);

@@ -258,6 +258,13 @@ pub enum WriteOp {
     /// `mfssetquota`, `mfsdelquota`: change the quota of folder `ino` (sessions of `admin`
     /// exports with root mapped to root only). Reply: [`Reply::Quota`] (the result).
     SetQuota { ino: Ino, change: crate::quota::QuotaChange },
+    /// Take, change or release a lock of the session's `owner` on bytes `start..=end` of
+    /// `ino` (`fcntl(F_SETLK)`, `flock`). EAGAIN when another owner's lock is in the way (the
+    /// mount retries while the caller waits). Reply: [`Reply::Done`].
+    SetLock { ino: Ino, owner: u64, kind: crate::lock::LockKind, start: u64, end: u64, pid: u32 },
+    /// Release every lock of the session's `owner` on `ino` (its file closed). Reply:
+    /// [`Reply::Done`].
+    ReleaseLocks { ino: Ino, owner: u64 },
 }
 
 /// Which chunks of a file [`WriteOp::AppendChunks`] takes (`mfsappendchunks -s FROM:TO`).
@@ -324,6 +331,8 @@ impl WriteOp {
             WriteOp::SetEattr { .. } => "seteattr",
             WriteOp::RmSnapshot { .. } => "rmsnapshot",
             WriteOp::SetQuota { .. } => "setquota",
+            WriteOp::SetLock { .. } => "setlock",
+            WriteOp::ReleaseLocks { .. } => "releaselocks",
         }
     }
 
@@ -377,7 +386,9 @@ impl WriteOp {
             | WriteOp::FileRepair { .. }
             | WriteOp::AppendChunks { .. }
             | WriteOp::SetEattr { .. }
-            | WriteOp::SetQuota { .. } => Ok(()),
+            | WriteOp::SetQuota { .. }
+            | WriteOp::SetLock { .. }
+            | WriteOp::ReleaseLocks { .. } => Ok(()),
         }
     }
 
@@ -391,7 +402,8 @@ impl WriteOp {
     /// for write access or truncation.
     pub fn modifies(&self) -> bool {
         match self {
-            WriteOp::Release { .. } => false,
+            // Locks change no file: a read-only mount may lock too.
+            WriteOp::Release { .. } | WriteOp::SetLock { .. } | WriteOp::ReleaseLocks { .. } => false,
             WriteOp::Open { flags, .. } => flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0,
             _ => true,
         }
@@ -477,6 +489,9 @@ pub enum ReadOp {
     /// `mfsgetquota`: the quota of folder `ino` (all zero without one) and what its contents
     /// use. Reply: [`Reply::Quota`]; EPERM for a non-folder.
     GetQuota { ino: Ino },
+    /// `fcntl(F_GETLK)`: a lock of another owner (or session) in the way of a `write` (or
+    /// read) lock of the session's `owner` on `start..=end`. Reply: [`Reply::Lock`].
+    GetLock { ino: Ino, owner: u64, write: bool, start: u64, end: u64 },
 }
 
 impl ReadOp {
@@ -498,6 +513,7 @@ impl ReadOp {
             ReadOp::TrashItem { .. } => "trash_item",
             ReadOp::Paths { .. } => "paths",
             ReadOp::GetQuota { .. } => "getquota",
+            ReadOp::GetLock { .. } => "getlock",
         }
     }
 
@@ -518,7 +534,8 @@ impl ReadOp {
             | ReadOp::Digest
             | ReadOp::TrashItem { .. }
             | ReadOp::Paths { .. }
-            | ReadOp::GetQuota { .. } => Ok(()),
+            | ReadOp::GetQuota { .. }
+            | ReadOp::GetLock { .. } => Ok(()),
             ReadOp::TrashList { max, .. } => {
                 if *max as usize > MAX_TRASH_PAGE {
                     return Err(Errno::EINVAL);
@@ -606,6 +623,8 @@ pub enum Reply {
     },
     /// A folder's quota and usage.
     Quota(crate::quota::QuotaInfo),
+    /// A lock in the way, if any.
+    Lock(Option<crate::lock::LockHolder>),
 }
 
 /// A deleted file as the meta tree shows it.

@@ -26,6 +26,7 @@ impl Errno {
     pub const EMLINK: Errno = Errno(31);
     pub const ERANGE: Errno = Errno(34);
     pub const ENAMETOOLONG: Errno = Errno(36);
+    pub const ENOLCK: Errno = Errno(37);
     pub const ENOSYS: Errno = Errno(38);
     pub const ENOTEMPTY: Errno = Errno(39);
     pub const ELOOP: Errno = Errno(40);
@@ -63,6 +64,7 @@ impl Errno {
             31 => "EMLINK",
             34 => "ERANGE",
             36 => "ENAMETOOLONG",
+            37 => "ENOLCK",
             38 => "ENOSYS",
             39 => "ENOTEMPTY",
             40 => "ELOOP",

@@ -16,6 +16,7 @@ pub mod errno;
 pub mod frame;
 #[cfg(feature = "http")]
 pub mod http_listener;
+pub mod lock;
 pub mod meta;
 pub mod quota;
 pub mod rpc;

@@ -15,12 +15,13 @@ use std::time::SystemTime;
 
 use fuser::{
     Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
 use proto::client::{ReadOp, WriteOp};
 use proto::meta::{Attr, Creds, RenameFlags, XattrMode};
 use proto::Errno;
 
+use super::locks;
 use super::masterinfo;
 use super::shared::{
     fuse_kind, name_bytes, Shared, BLOCK_SIZE, MAX_WRITE, R, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE,
@@ -86,7 +87,15 @@ fn reply_empty(reply: ReplyEmpty, r: R<()>) {
 impl Filesystem for RaftMfs {
     fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
         use fuser::consts::*;
-        for cap in [FUSE_ATOMIC_O_TRUNC, FUSE_DO_READDIRPLUS, FUSE_READDIRPLUS_AUTO, FUSE_PARALLEL_DIROPS] {
+        let mut caps = vec![FUSE_ATOMIC_O_TRUNC, FUSE_DO_READDIRPLUS, FUSE_READDIRPLUS_AUTO, FUSE_PARALLEL_DIROPS];
+        // Locks go to the masters (held across mounts); without these the kernel keeps them.
+        if self.sh.cfg.posix_locks {
+            caps.push(FUSE_POSIX_LOCKS);
+        }
+        if self.sh.cfg.bsd_locks {
+            caps.push(FUSE_FLOCK_LOCKS);
+        }
+        for cap in caps {
             if let Err(missing) = config.add_capabilities(cap) {
                 tracing::debug!(cap = missing, "kernel lacks a FUSE capability");
             }
@@ -393,7 +402,16 @@ impl Filesystem for RaftMfs {
         });
     }
 
-    fn flush(&mut self, req: &Request<'_>, _ino: u64, fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
+    fn flush(&mut self, req: &Request<'_>, ino: u64, fh: u64, lock_owner: u64, reply: ReplyEmpty) {
+        // Any close drops the closing process's `fcntl` locks on the file.
+        let ino = self.sh.m(ino);
+        if self.sh.lock_owners.take(ino, lock_owner) {
+            self.spawn(req, move |sh, creds| async move {
+                if let Err(e) = sh.release_locks(&creds, ino, lock_owner).await {
+                    tracing::warn!(ino, error = %e, "dropping the locks of a closed file failed");
+                }
+            });
+        }
         let Some(f) = self.sh.handles.file(fh) else { return reply.ok() };
         // A close with nothing buffered (a create loop's, say) needs no worker either.
         if let Some(r) = f.writer.try_flush_now() {
@@ -405,17 +423,25 @@ impl Filesystem for RaftMfs {
     fn release(
         &mut self,
         req: &Request<'_>,
-        _ino: u64,
+        ino: u64,
         fh: u64,
         _flags: i32,
-        _lock_owner: Option<u64>,
+        lock_owner: Option<u64>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         if fh == 0 {
             return reply.ok();
         }
+        // The last close of a file drops its `flock` lock.
+        let ino = self.sh.m(ino);
+        let flock_owner = lock_owner.filter(|&o| self.sh.lock_owners.take(ino, o));
         self.spawn(req, move |sh, creds| async move {
+            if let Some(owner) = flock_owner {
+                if let Err(e) = sh.release_locks(&creds, ino, owner).await {
+                    tracing::warn!(ino, error = %e, "dropping the flock of a closed file failed");
+                }
+            }
             if let Err(e) = sh.release(&creds, fh).await {
                 tracing::warn!(fh, error = %e, "release failed");
             }
@@ -643,6 +669,56 @@ impl Filesystem for RaftMfs {
         let ino = self.sh.m(ino);
         self.spawn(req, move |sh, creds| async move {
             reply_empty(reply, sh.fallocate(&creds, ino, offset as u64, length as u64).await)
+        });
+    }
+
+    fn getlk(
+        &mut self,
+        req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        lock_owner: u64,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        reply: ReplyLock,
+    ) {
+        let ino = self.sh.m(ino);
+        self.spawn(req, move |sh, creds| async move {
+            let write = typ == libc::F_WRLCK;
+            match sh.get_lock(&creds, ino, lock_owner, write, (start, end)).await {
+                Ok(Some(h)) => {
+                    let typ = if h.write { libc::F_WRLCK } else { libc::F_RDLCK };
+                    reply.locked(h.start, h.end, typ, h.pid)
+                }
+                Ok(None) => reply.locked(start, end, libc::F_UNLCK, pid),
+                Err(e) => reply.error(e.raw()),
+            }
+        });
+    }
+
+    fn setlk(
+        &mut self,
+        req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        lock_owner: u64,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        let ino = self.sh.m(ino);
+        let kind = match locks::kind_of(typ) {
+            Ok(k) => k,
+            Err(e) => return reply.error(e.raw()),
+        };
+        self.spawn(req, move |sh, creds| async move {
+            let ask = locks::LockAsk { ino, owner: lock_owner, kind, range: (start, end), pid };
+            reply_empty(reply, sh.set_lock(&creds, ask, sleep).await)
         });
     }
 }

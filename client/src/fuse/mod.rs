@@ -9,6 +9,7 @@ pub mod cache;
 pub mod creds;
 pub mod fs;
 pub mod handles;
+pub mod locks;
 pub mod masterinfo;
 pub mod meta_fs;
 pub mod meta_names;

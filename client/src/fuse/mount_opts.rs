@@ -74,6 +74,10 @@ pub struct MountOpts {
     /// Where a background mount logs (`mfslogfile=`); stderr in the foreground.
     pub log_file: Option<PathBuf>,
     pub cache_mode: CacheMode,
+    /// `fcntl` locks held across mounts by the masters (off: `mfsnoposixlocks`, local only).
+    pub posix_locks: bool,
+    /// `flock` locks held across mounts by the masters (off: `mfsnobsdlocks`, local only).
+    pub bsd_locks: bool,
     /// `-c FILE`/`mfscfgfile=`: the config file; `None` for the default.
     pub config_file: Option<PathBuf>,
     /// `-h`/`--help`.
@@ -105,6 +109,8 @@ impl Default for MountOpts {
             op_timeout: Duration::from_secs(300),
             log_file: None,
             cache_mode: CacheMode::Auto,
+            posix_locks: true,
+            bsd_locks: true,
             config_file: None,
             help: false,
             version: false,
@@ -154,8 +160,6 @@ const MFS_IGNORED: &[&str] = &[
     "mfsfsyncbeforeclose",
     "mfsfsyncmintime",
     "mfsnoxattrs",
-    "mfsnoposixlocks",
-    "mfsnobsdlocks",
     "mfsaclcacheto",
     "mfsmaxreadaheadrequests",
     "mfserrorontimeout",
@@ -305,6 +309,8 @@ impl MountOpts {
             "askpassword" => self.ask_password = true,
             "mfsmeta" => self.meta = true,
             "mfsflattrash" => self.flat_trash = true,
+            "mfsnoposixlocks" => self.posix_locks = false,
+            "mfsnobsdlocks" => self.bsd_locks = false,
             "mfsdebug" => self.debug = true,
             "mfscfgfile" => {} // read by prescan_config
             "mfsattrcacheto" => self.attr_ttl = parse_secs(name, &need(val)?)?,

@@ -257,6 +257,8 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         write_cache: opts.write_cache,
         readahead: opts.readahead,
         cache_mode: opts.cache_mode,
+        posix_locks: opts.posix_locks,
+        bsd_locks: opts.bsd_locks,
     };
     let shared = Arc::new(Shared::new(io, root, fs_cfg, &masters, &opts.subfolder));
     let fs = RaftMfs::new(shared.clone(), rt.handle().clone());

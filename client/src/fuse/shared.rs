@@ -48,6 +48,9 @@ pub struct FsConfig {
     /// Largest readahead window, bytes.
     pub readahead: usize,
     pub cache_mode: CacheMode,
+    /// `fcntl` / `flock` locks go to the masters (else the kernel keeps them for this mount).
+    pub posix_locks: bool,
+    pub bsd_locks: bool,
 }
 
 /// State shared by the session thread and the tasks answering requests.
@@ -66,6 +69,9 @@ pub struct Shared {
     pub(super) mounted_at: SystemTime,
     /// (mtime, size) of each file when it was last opened, for `mfscachemode=AUTO`.
     pub(super) opened: std::sync::Mutex<std::collections::HashMap<Ino, (Timestamp, u64)>>,
+    /// Which (inode, lock owner) pairs took a lock through this mount: only their closes
+    /// need the masters to drop locks.
+    pub(super) lock_owners: super::locks::LockOwners,
 }
 
 /// The file system handed to fuser.
@@ -151,6 +157,7 @@ impl Shared {
             info_text: masterinfo::render(masters, subfolder, root, session).into_bytes(),
             mounted_at: SystemTime::now(),
             opened: Default::default(),
+            lock_owners: Default::default(),
         }
     }
 

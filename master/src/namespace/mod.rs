@@ -29,6 +29,7 @@ mod entries;
 mod goal;
 mod guard;
 mod inode;
+mod locks;
 mod meta_tree;
 mod names;
 mod open;
@@ -61,6 +62,7 @@ pub use dump::escape;
 pub use eattr::EattrSection;
 pub use inode::ChunkMeta;
 use inode::{Body, Inode};
+pub use locks::LockSection;
 pub use quota::{fix_space, QuotaSection};
 pub use repair::{RepairFix, RepairStep};
 use trash::TrashEntry;
@@ -124,6 +126,9 @@ pub struct Namespace {
     /// (`sm_store`), not in this encoding; their usage counts are derived (`quota.rs`).
     #[serde(skip)]
     quotas: BTreeMap<Ino, quota::Quota>,
+    /// File locks across mounts, by inode. Stored in a snapshot section of their own.
+    #[serde(skip)]
+    locks: locks::LockTable,
 }
 
 impl Namespace {
@@ -163,6 +168,7 @@ impl Namespace {
             open_by_inode: BTreeMap::new(),
             shared: BTreeMap::new(),
             quotas: BTreeMap::new(),
+            locks: locks::LockTable::default(),
         }
     }
 
@@ -191,6 +197,10 @@ impl Namespace {
             WriteOp::SetEattr { ino, flags, mode, recursive } => self.set_eattr(ctx, *ino, *flags, *mode, *recursive),
             WriteOp::RmSnapshot { parent, name, force } => self.rm_snapshot(ctx, *parent, name, *force),
             WriteOp::SetQuota { ino, change } => self.set_quota(ctx, *ino, change),
+            WriteOp::SetLock { ino, owner, kind, start, end, pid } => {
+                self.set_lock(ctx.session, *ino, *owner, *kind, (*start, *end), *pid)
+            }
+            WriteOp::ReleaseLocks { ino, owner } => self.release_locks(ctx.session, *ino, *owner),
             WriteOp::WriteEnd { ino, size } => self.write_end(ctx, *ino, *size),
             WriteOp::Undelete { ino } => self.undelete(ctx, *ino),
             WriteOp::Purge { ino } => self.purge(*ino),
@@ -232,6 +242,8 @@ impl Namespace {
                 p => Ok(Reply::Names(p)),
             },
             ReadOp::GetQuota { ino } => self.get_quota(*ino),
+            // Answered with the session (`client_server.rs`): a read here has none.
+            ReadOp::GetLock { .. } => Err(Errno::ENOSYS),
         }
     }
 
@@ -239,6 +251,7 @@ impl Namespace {
     /// that were kept only for those references (deleted while open) are freed.
     pub fn release_session(&mut self, session: u64, _now: Timestamp) {
         self.release_all_of_session(session);
+        self.locks.release_session(session);
     }
 
     /// Remove trash entries whose expiry is `<= now`; returns how many left the trash. An
@@ -295,7 +308,7 @@ impl Namespace {
         }
 
         let mut w = HashWriter(sha2::Sha256::new());
-        let whole = (self, self.eattr_section(), self.quota_section());
+        let whole = (self, self.eattr_section(), self.quota_section(), self.lock_section());
         match bincode::serde::encode_into_std_write(&whole, &mut w, bincode::config::standard()) {
             Ok(_) => w.0.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             // Encoding plain maps and integers cannot fail; if it ever did, every replica

@@ -6,6 +6,7 @@
 mod chunks;
 mod create;
 mod eattr;
+mod locks;
 mod meta_tree;
 mod open_trash;
 mod perm;

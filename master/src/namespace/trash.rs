@@ -66,6 +66,7 @@ impl Namespace {
         }
         self.sustained.remove(&ino);
         self.forget_quota(ino);
+        self.locks.forget_inode(ino);
     }
 
     /// A file let go of these chunks: a shared one loses a reference; one no file refers to
