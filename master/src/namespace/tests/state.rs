@@ -47,7 +47,8 @@ fn a_different_time_gives_a_different_digest() {
 fn the_digest_is_the_sha256_of_the_namespace_and_its_sections() {
     let mut fs = Fs::new();
     busy(&mut fs);
-    let bytes = proto::frame::encode(&(&fs.ns, fs.ns.eattr_section(), fs.ns.quota_section())).unwrap();
+    let bytes =
+        proto::frame::encode(&(&fs.ns, fs.ns.eattr_section(), fs.ns.quota_section(), fs.ns.lock_section())).unwrap();
     let expected: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(fs.ns.digest(), expected);
     assert_eq!(expected.len(), 64);
