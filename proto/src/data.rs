@@ -83,7 +83,8 @@ pub enum DataOp {
     Truncate { chunk_id: u64, version: u32, length: u32, chain: Vec<String> },
     /// Make the chunk's data durable (fsync), then forward along `chain`. Answer: `Done`.
     Sync { chunk_id: u64, version: u32, chain: Vec<String> },
-    /// The stored length in bytes and the CRC of every block, for replication. Answer: `Info`.
+    /// The stored length in bytes (whole blocks) and the CRC of every stored block, for
+    /// replication and `mfsfileinfo -c`/`-s`. Answer: `Info`.
     Info { chunk_id: u64, version: u32 },
     /// Are you alive? Answered at once with `Done`, touching no disk and needing no token:
     /// asked on a fresh connection when a request goes unanswered (`crate::data_watch`), so a

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use proto::client::{ChunkLocation, ReadOp, Reply, FILE_CHUNKS_PAGE};
 use proto::meta::{Creds, FileType, Ino, CHUNK_SIZE};
 
+use super::chunk_sums::FileSums;
 use super::mount_session::Sessions;
 use super::walk::walk_names;
 use super::{need_operands, ToolArgs};
@@ -115,6 +116,12 @@ const EMPTY_RUN_LINES: u64 = 16;
 /// with its bad 64 KiB blocks (the copy serves every other block). A chunk without a copy that
 /// serves says `no valid copies !!!`; blocks bad on every copy are listed as unrecoverable.
 pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String {
+    fileinfo_text_with(path, size, chunks, None)
+}
+
+/// [`fileinfo_text`], with `-c`/`-s` each copy's checksum answer (`sums`) on its line, the
+/// checksum lines after each chunk's copies and the signature at the end, as MooseFS 3.0.
+pub fn fileinfo_text_with(path: &str, size: u64, chunks: &[ChunkLocation], sums: Option<&FileSums>) -> String {
     let mut out = format!("{path}:\n");
     let mut chunks: Vec<&ChunkLocation> = chunks.iter().filter(|c| c.chunk_id != 0).collect();
     chunks.sort_by_key(|c| c.index);
@@ -132,13 +139,21 @@ pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String 
             "\tchunk {}: {:016X}_{:08X} / (id:{} ver:{})\n",
             c.index, c.chunk_id, c.version, c.chunk_id, c.version
         ));
-        for (i, (s, status)) in copy_statuses(c).iter().enumerate() {
+        let copies = copy_statuses(c);
+        for (i, (s, status)) in copies.iter().enumerate() {
             let status = match status {
                 CopyStatus::Valid => "VALID".to_string(),
                 CopyStatus::Invalid => "INVALID".to_string(),
                 CopyStatus::Damaged(blocks) => format!("DAMAGED ; bad blocks: {}", block_list(blocks)),
             };
-            out.push_str(&format!("\t\tcopy {}: {s} (status:{status})\n", i + 1));
+            match sums {
+                Some(sums) => out.push_str(&sums.copy_line(c.index, i + 1, s, &status)),
+                None => out.push_str(&format!("\t\tcopy {}: {s} (status:{status})\n", i + 1)),
+            }
+        }
+        if let Some(sums) = sums {
+            let addrs: Vec<&str> = copies.iter().map(|(a, _)| a.as_str()).collect();
+            out.push_str(&sums.chunk_trailer(c.index, &addrs));
         }
         if c.servers.is_empty() {
             out.push_str("\t\tno valid copies !!!\n");
@@ -149,6 +164,9 @@ pub fn fileinfo_text(path: &str, size: u64, chunks: &[ChunkLocation]) -> String 
         }
     }
     holes(&mut out, next, count);
+    if let Some(sums) = sums {
+        out.push_str(&sums.signature_line(path));
+    }
     out
 }
 
@@ -233,21 +251,42 @@ impl DirInfo {
     }
 }
 
-/// `mfsfileinfo`.
+/// `mfsfileinfo`; with `-c`/`-s` every copy of every chunk is asked for its CRC table
+/// ([`FileSums::gather`]).
 pub async fn fileinfo(sessions: &mut Sessions, name: &str, a: &ToolArgs) -> i32 {
-    per_file(sessions, name, a, fileinfo_text).await
+    let mode = a.sums;
+    per_file(sessions, name, a, async |f: File<'_>| {
+        if !mode.any() {
+            return Ok(fileinfo_text(f.path, f.size, f.chunks));
+        }
+        let listed: Vec<(&ChunkLocation, Vec<String>)> =
+            f.chunks.iter().map(|c| (c, copy_statuses(c).into_iter().map(|(a, _)| a).collect())).collect();
+        let sums = FileSums::gather(mode, f.client, f.creds, f.ino, f.size, &listed).await?;
+        Ok(fileinfo_text_with(f.path, f.size, f.chunks, Some(&sums)))
+    })
+    .await
 }
 
 /// `mfscheckfile`.
 pub async fn checkfile(sessions: &mut Sessions, name: &str, a: &ToolArgs) -> i32 {
-    per_file(sessions, name, a, |path, _size, chunks| checkfile_text(path, chunks)).await
+    per_file(sessions, name, a, async |f: File<'_>| Ok(checkfile_text(f.path, f.chunks))).await
+}
+
+/// One file of [`per_file`], for its report.
+struct File<'a> {
+    client: &'a MasterClient,
+    creds: &'a Creds,
+    ino: Ino,
+    path: &'a str,
+    size: u64,
+    chunks: &'a [ChunkLocation],
 }
 
 async fn per_file(
     sessions: &mut Sessions,
     name: &str,
     a: &ToolArgs,
-    render: impl Fn(&str, u64, &[ChunkLocation]) -> String,
+    render: impl AsyncFn(File<'_>) -> Result<String, ClientError>,
 ) -> i32 {
     if !need_operands(name, a, 1) {
         return 1;
@@ -271,7 +310,8 @@ async fn per_file(
         let r = async {
             let attr = t.client.getattr(&creds, t.ino).await?;
             let chunks = file_chunks(&t.client, &creds, t.ino).await?;
-            Ok::<_, ClientError>(render(path, attr.size, &chunks))
+            let file = File { client: &t.client, creds: &creds, ino: t.ino, path, size: attr.size, chunks: &chunks };
+            render(file).await
         }
         .await;
         match r {

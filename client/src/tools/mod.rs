@@ -9,6 +9,7 @@
 //! (the `.raftmfs` file in the mount root), opens its own session with the masters listed
 //! there, and names the path by its inode.
 
+pub mod chunk_sums;
 pub mod chunks;
 pub mod eattr;
 pub mod goal;
@@ -68,6 +69,8 @@ pub struct ToolArgs {
     pub recursive: bool,
     /// `mfsfileinfo -q`: only the number of valid copies per chunk (`mfscheckfile`'s report).
     pub quick: bool,
+    /// `mfsfileinfo -c` / `-s`: each copy's checksum digest, the file's signature.
+    pub sums: chunk_sums::SumMode,
     /// `mfsmakesnapshot -o`: replace files at the destination.
     pub overwrite: bool,
     /// `mfsmakesnapshot -c`: make the copies as `cp` would (owner, umask, times).
@@ -133,7 +136,10 @@ pub(super) fn usage(name: &str) -> String {
             "[-s FROM:TO] SNAPSHOT_FILE OBJECT...\n\n append the chunks of each OBJECT to SNAPSHOT_FILE (shared, copied \
              on write)\n -s - only chunks FROM (included) to TO (excluded), as Python's slices"
         }
-        "mfsfileinfo" => "[-q] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)",
+        "mfsfileinfo" => {
+            "[-qcs] [-n|-h|-H] FILE...\n\n -q - quick info (show only the number of valid copies)\n -c - receive chunk \
+             checksums from chunkservers\n -s - calculate file signature (using checksums)"
+        }
         "mfsgeteattr" => "[-nhHkmgr] name [name ...]\n\n -r - do it recursively",
         "mfsseteattr" | "mfsdeleattr" => {
             let what = if name == "mfsseteattr" { "set" } else { "delete" };
@@ -201,6 +207,8 @@ fn parse(name: &str, args: &[String]) -> Result<ToolArgs, String> {
                 match c {
                     'r' if recursive_ok => out.recursive = true,
                     'q' if name == "mfsfileinfo" => out.quick = true,
+                    'c' if name == "mfsfileinfo" => out.sums.crc = true,
+                    's' if name == "mfsfileinfo" => out.sums.signature = true,
                     'p' if name == "mfsdirinfo" => out.precise = true,
                     c if name == "mfsdirinfo" && "idfclsr".contains(c) => {
                         out.show |= 1 << "idfclsr".find(c).unwrap_or(0);
@@ -361,6 +369,10 @@ mod tests {
         assert!(a.recursive);
         assert!(parse("mfsfileinfo", &v("-r /a")).is_err());
         assert!(parse("mfsfileinfo", &v("-q /a")).unwrap().quick);
+        let a = parse("mfsfileinfo", &v("-cs /a")).unwrap();
+        assert!(a.sums.crc && a.sums.signature && !a.quick);
+        assert!(!parse("mfsfileinfo", &v("-s /a")).unwrap().sums.crc);
+        assert!(parse("mfscheckfile", &v("-c /a")).is_err());
         assert!(parse("mfscheckfile", &v("-q /a")).is_err());
         assert!(parse("mfsgetgoal", &v("-x /a")).is_err());
         let a = parse("mfsgetgoal", &v("/a -r")).unwrap();
