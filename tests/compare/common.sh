@@ -36,3 +36,22 @@ compare() {
     exit 1
   fi
 }
+
+# A RaftMFS mount of its own for the steps ($raft_mnt), with MooseFS's default entry cache (0: every
+# path is looked up again, so a name a tool replaced is seen at once), reachable by other users.
+raft_compare_mount() {
+  raft_mnt=$work/raft-mnt
+  mkdir -p "$raft_mnt"
+  chmod 755 "$work"
+  extra_mounts=("$raft_mnt")
+  "$bin/mfsmount" "$raft_mnt" -H 127.0.0.11,127.0.0.12,127.0.0.13 -o mfsentrycacheto=0 >/dev/null
+}
+
+# Helpers of the steps: `t TOOL ARGS` runs a tool the way the caller's $via says; `rc CMD` prints
+# the exit code (output kept in $work/o for `says TEXT`); `out CMD` prints the output on one line;
+# `quiet CMD` runs a set-up step whose outcome the next observation shows.
+t() { local tool=$1; shift; $via "$tool" "$@"; }
+rc() { "$@" >"$work/o" 2>&1; echo $?; }
+out() { "$@" 2>&1 | tr '\n' '|'; }
+says() { grep -q "$1" "$work/o" && echo "says '$1'" || echo "does not say '$1': $(cat "$work/o")"; }
+quiet() { "$@" >/dev/null 2>&1 || true; }

@@ -5,23 +5,14 @@
 # codes, which operations each flag refuses (root and another user), what a write to an appendonly
 # file leaves, what new objects and snapshots inherit. Exit 0 when both agree. Needs root.
 source "$(dirname "$0")/common.sh"
-raft_mnt=$work/raft-mnt
-mkdir -p "$raft_mnt"
-chmod 755 "$work" # another user reaches the RaftMFS mount too
-extra_mounts=("$raft_mnt")
-"$bin/mfsmount" "$raft_mnt" -H 127.0.0.11,127.0.0.12,127.0.0.13 -o mfsentrycacheto=0 >/dev/null
+raft_compare_mount
 
 # The steps in mount $1, running each tool as "$2 TOOL ARGS...", and as another user with
 # "$3 su nobody -c '$4/TOOL ARGS...'".
 steps() {
   local mnt=$1 via=$2 via_root=$3 tools=$4
-  t() { local tool=$1; shift; $via "$tool" "$@"; }
-  rc() { "$@" >"$work/o" 2>&1; echo $?; }
-  out() { "$@" 2>&1 | tr '\n' '|'; }
-  says() { grep -q "$1" "$work/o" && echo "says '$1'" || echo "does not say '$1': $(cat "$work/o")"; }
   as_nobody() { su nobody -s /bin/sh -c "$1" >"$work/o" 2>&1; echo $?; }
   tool_as_nobody() { $via_root su nobody -s /bin/sh -c "cd $mnt/e && $tools/$1" >"$work/o" 2>&1; echo $?; }
-  quiet() { "$@" >/dev/null 2>&1 || true; }
   cd "$mnt"
   mkdir e && chmod 777 e && cd e
   echo data >f

@@ -6,21 +6,12 @@
 # tools' errors and exit codes. Soft limits get an explicit grace period (MooseFS 3.0.117 applies
 # none by default, where RaftMFS applies the documented seven days). Exit 0 when both agree.
 source "$(dirname "$0")/common.sh"
-raft_mnt=$work/raft-mnt
-mkdir -p "$raft_mnt"
-chmod 755 "$work"
-extra_mounts=("$raft_mnt")
-"$bin/mfsmount" "$raft_mnt" -H 127.0.0.11,127.0.0.12,127.0.0.13 -o mfsentrycacheto=0 >/dev/null
+raft_compare_mount
 
 # The steps in mount $1, running each tool as "$2 TOOL ARGS...", and as another user with
 # "$3 su nobody -c '$4/TOOL ARGS...'".
 steps() {
   local mnt=$1 via=$2 via_root=$3 tools=$4
-  t() { local tool=$1; shift; $via "$tool" "$@"; }
-  rc() { "$@" >"$work/o" 2>&1; echo $?; }
-  out() { "$@" 2>&1 | tr '\n' '|'; }
-  says() { grep -q "$1" "$work/o" && echo "says '$1'" || echo "does not say '$1': $(cat "$work/o")"; }
-  quiet() { "$@" >/dev/null 2>&1 || true; }
   cd "$mnt"
   mkdir q
   quiet t mfssetgoal 2 q

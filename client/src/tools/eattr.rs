@@ -8,7 +8,7 @@ use proto::meta::{Attr, Creds, FileType};
 use super::mount_session::Sessions;
 use super::snapshot::error_text;
 use super::walk::walk;
-use super::{need_operands, ToolArgs};
+use super::{for_each_target, need_operands, ToolArgs};
 use crate::fuse::creds::own_creds;
 
 /// The flags' descriptions, as MooseFS's usage lists them.
@@ -55,28 +55,14 @@ pub async fn get(sessions: &mut Sessions, tool: &str, a: &ToolArgs) -> i32 {
         return 1;
     }
     let creds = own_creds();
-    let mut code = 0;
-    for path in &a.operands {
-        let t = match sessions.target(tool, path).await {
-            Ok(t) => t,
-            Err(e) => {
-                println!("{path}: {e}");
-                code = 1;
-                continue;
-            }
-        };
+    for_each_target(sessions, tool, &a.operands, async |path, t| {
         if !a.recursive {
-            match t.client.getattr(&creds, t.ino).await {
-                Ok(attr) => println!("{path}: {}", eattr::describe(attr.eattr())),
-                Err(e) => {
-                    println!("{path}: {}", error_text(&e));
-                    code = 1;
-                }
-            }
-            continue;
+            let attr = t.client.getattr(&creds, t.ino).await.map_err(|e| error_text(&e))?;
+            println!("{path}: {}", eattr::describe(attr.eattr()));
+            return Ok(());
         }
         let (mut files, mut dirs) = ([0u64; 8], [0u64; 8]);
-        let r = walk(&t.client, &creds, t.ino, |attr| {
+        walk(&t.client, &creds, t.ino, |attr| {
             let (table, e) = match attr.kind {
                 FileType::Dir => (&mut dirs, attr.eattr()),
                 _ => (&mut files, attr.eattr() & !NOENTRYCACHE),
@@ -87,16 +73,12 @@ pub async fn get(sessions: &mut Sessions, tool: &str, a: &ToolArgs) -> i32 {
                 }
             }
         })
-        .await;
-        match r {
-            Ok(()) => print!("{path}:\n{}", recursive_report(&files, &dirs)),
-            Err(e) => {
-                println!("{path}: {}", error_text(&e));
-                code = 1;
-            }
-        }
-    }
-    code
+        .await
+        .map_err(|e| error_text(&e))?;
+        print!("{path}:\n{}", recursive_report(&files, &dirs));
+        Ok(())
+    })
+    .await
 }
 
 /// `mfsseteattr` / `mfsdeleattr` `[-r] -f NAME... OBJECT...`.
