@@ -75,7 +75,7 @@ RaftMFS local cluster is up.
   masters:        $masters (clients :9421, chunkservers :9420, HTTP :9425)
   chunkservers:   127.0.0.21-23 (data :9422, HTTP :9427)
   metrics:        http://127.0.0.11:9425/metrics    status: $bin/mfscli -H $http
-  tools:          $bin/mfs{get,set,copy}goal, mfs{get,set,copy}trashtime, mfsfileinfo, mfscheckfile, mfsdirinfo, mfsfilepaths, mfsfilerepair, mfsmakesnapshot, mfsrmsnapshot, mfsappendchunks, mfs{get,set,del,copy}eattr
+  tools:          $bin/mfs{get,set,copy}goal, mfs{get,set,copy}trashtime, mfsfileinfo, mfscheckfile, mfsdirinfo, mfsfilepaths, mfsfilerepair, mfsmakesnapshot, mfsrmsnapshot, mfsappendchunks, mfs{get,set,del,copy}eattr, mfs{get,set,del,copy}quota
   stop:           $0 down
 TXT
 }
