@@ -184,6 +184,7 @@ impl Namespace {
             }
         };
         self.charge_file(ino, before, ctx.now);
+        self.settle_quota_clocks();
         Ok(Reply::Chunk(ChunkLocation {
             index,
             chunk_id: id,

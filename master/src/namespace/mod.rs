@@ -174,6 +174,12 @@ impl Namespace {
 
     /// Apply one mutation. Deterministic; on `Err` the namespace is unchanged.
     pub fn apply_write(&mut self, ctx: &OpContext, op: &WriteOp) -> OpResult {
+        let result = self.apply_write_op(ctx, op);
+        self.settle_quota_clocks();
+        result
+    }
+
+    fn apply_write_op(&mut self, ctx: &OpContext, op: &WriteOp) -> OpResult {
         match op {
             WriteOp::SetAttr { ino, set } => self.setattr(ctx, *ino, set),
             WriteOp::MkNod { parent, name, mode, umask, rdev } => self.mknod(ctx, *parent, name, *mode, *umask, *rdev),

@@ -85,6 +85,15 @@ impl Quota {
         (0..4).any(|k| self.flags & (1 << k) != 0 && u[k] > self.limits[k])
     }
 
+    /// Start the grace period's clock when a soft limit is passed (stopped at the end of the
+    /// operation if it is not passed any more: [`Namespace::settle_quota_clocks`], so a step
+    /// within one operation, such as a rename's removal before its insertion, resets nothing).
+    fn start_clock(&mut self, now: Timestamp) {
+        if self.over_since.is_none() && self.over_soft() {
+            self.over_since = Some(now);
+        }
+    }
+
     /// Start or stop the grace period's clock after a change.
     fn note_time(&mut self, now: Timestamp) {
         match (self.over_soft(), self.over_since) {
@@ -201,7 +210,16 @@ impl Namespace {
         for q in self.quota_folders_from(dir) {
             if let Some(quota) = self.quotas.get_mut(&q) {
                 apply(&mut quota.usage, d);
-                quota.note_time(now);
+                quota.start_clock(now);
+            }
+        }
+    }
+
+    /// After an operation: the clock of every quota back within its soft limits stops.
+    pub(super) fn settle_quota_clocks(&mut self) {
+        for q in self.quotas.values_mut() {
+            if q.over_since.is_some() && !q.over_soft() {
+                q.over_since = None;
             }
         }
     }

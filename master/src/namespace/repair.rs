@@ -65,6 +65,7 @@ impl Namespace {
                     });
                     self.forget_chunks([step.id]);
                     self.charge_file(ino, before, ctx.now);
+                    self.settle_quota_clocks();
                     erased += 1;
                 }
                 RepairFix::Version { version, holders } => {

@@ -122,6 +122,15 @@ fn a_soft_limit_refuses_once_passed_for_longer_than_its_grace_period() {
         fs.unlink(d, n).unwrap();
     }
     assert!(fs.file(d, "again").is_ok());
+    // A rename inside the folder while over the soft limit does not restart its clock.
+    fs.file(d, "x").unwrap();
+    let since = fs.ns.quota_section()[0].1.over_since;
+    assert!(since.is_some());
+    fs.now += 50;
+    fs.rename(d, "x", d, "y").unwrap();
+    assert_eq!(fs.ns.quota_section()[0].1.over_since, since);
+    fs.now += 60;
+    assert_eq!(fs.file(d, "later").err(), Some(Errno::EDQUOT), "the grace period ran from the first pass");
     fs.check_counts();
 }
 
