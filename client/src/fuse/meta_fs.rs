@@ -26,7 +26,7 @@ use proto::meta::{Creds, FileType, Ino};
 use proto::Errno;
 
 use super::meta_names::{self, Node, SUBFOLDERS};
-use super::shared::{fuse_kind, to_system_time};
+use super::shared::{fuse_kind, to_file_attr};
 use crate::master_client::MasterClient;
 
 /// How long the kernel keeps what it was told: short, the trash changes under it.
@@ -153,24 +153,7 @@ impl Shared {
 
     /// A deleted file as the meta tree shows it: its own attributes, no links.
     fn file_attr(item: &TrashItem) -> FileAttr {
-        let a = &item.attr;
-        FileAttr {
-            ino: a.ino,
-            size: a.size,
-            blocks: a.size.div_ceil(512),
-            atime: to_system_time(a.atime),
-            mtime: to_system_time(a.mtime),
-            ctime: to_system_time(a.ctime),
-            crtime: to_system_time(a.ctime),
-            kind: fuse_kind(FileType::File),
-            perm: (a.perm & 0o7777) as u16,
-            nlink: 0,
-            uid: a.uid,
-            gid: a.gid,
-            rdev: 0,
-            blksize: BLOCK_SIZE,
-            flags: 0,
-        }
+        FileAttr { kind: fuse_kind(FileType::File), nlink: 0, rdev: 0, ..to_file_attr(&item.attr) }
     }
 
     /// What `name` in folder `parent` is.

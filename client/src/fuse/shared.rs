@@ -241,23 +241,7 @@ impl Shared {
             a.uid = creds.uid;
             a.gid = creds.gid;
         }
-        FileAttr {
-            ino: a.ino,
-            size: a.size,
-            blocks: a.size.div_ceil(512),
-            atime: to_system_time(a.atime),
-            mtime: to_system_time(a.mtime),
-            ctime: to_system_time(a.ctime),
-            crtime: to_system_time(a.ctime),
-            kind: fuse_kind(a.kind),
-            perm: (a.perm & 0o7777) as u16,
-            nlink: a.nlink,
-            uid: a.uid,
-            gid: a.gid,
-            rdev: a.rdev,
-            blksize: BLOCK_SIZE,
-            flags: 0,
-        }
+        to_file_attr(&a)
     }
 
     /// Attributes for an entry reply: fuser takes the node id from `ino`.
@@ -265,5 +249,26 @@ impl Shared {
         let mut fa = self.file_attr(a, creds);
         fa.ino = self.node(a.ino);
         fa
+    }
+}
+
+/// The masters' attributes as fuser takes them (the mode without the flags packed above it).
+pub(super) fn to_file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: a.ino,
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: to_system_time(a.atime),
+        mtime: to_system_time(a.mtime),
+        ctime: to_system_time(a.ctime),
+        crtime: to_system_time(a.ctime),
+        kind: fuse_kind(a.kind),
+        perm: (a.perm & 0o7777) as u16,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: a.rdev,
+        blksize: BLOCK_SIZE,
+        flags: 0,
     }
 }
