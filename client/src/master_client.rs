@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use proto::client::{
     OpResult, ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION,
-    SESSION_SECRET_LEN,
+    SESSION_SECRET_LEN, TOOL_TICKET_LEN,
 };
 use proto::meta::{Attr, Creds, DirEntry, Ino};
 
@@ -48,6 +48,10 @@ pub struct ClientConfig {
     pub password_md5: Option<[u8; 16]>,
     /// Open a session on the meta tree (trash, sustained: `mfsmount -m`), not the file tree.
     pub meta: bool,
+    /// Join a mount's session as a tool: its id and tool ticket (from `.masterinfo`). The
+    /// session opened gets the mount's permissions without a password; `subfolder`, `meta`
+    /// and `password_md5` are not used.
+    pub tool_of: Option<(u64, [u8; TOOL_TICKET_LEN])>,
 }
 
 impl ClientConfig {
@@ -62,6 +66,7 @@ impl ClientConfig {
             subfolder: String::from("/"),
             password_md5: None,
             meta: false,
+            tool_of: None,
         }
     }
 }
@@ -125,6 +130,11 @@ impl MasterClient {
     }
 
     /// This client's session id.
+    /// The ticket with which tools join this session (shown in a mount's `.masterinfo`).
+    pub fn tool_ticket(&self) -> [u8; TOOL_TICKET_LEN] {
+        self.session.tool_ticket()
+    }
+
     pub fn session_id(&self) -> u64 {
         self.session.id
     }
@@ -224,6 +234,16 @@ impl MasterClient {
             Ok(c) => c,
             Err(e) => return Attempt::Retry(e),
         };
+        if let Some((parent, ticket)) = self.cfg.tool_of {
+            let body = RequestBody::OpenToolSession {
+                info: self.cfg.info.clone(),
+                protocol: PROTOCOL_VERSION,
+                version: client_version(),
+                parent,
+                ticket,
+            };
+            return self.exchange(&conn, body, remaining).await;
+        }
         let password = match &self.cfg.password_md5 {
             None => None,
             Some(md5) => match self.exchange(&conn, RequestBody::Challenge, remaining).await {

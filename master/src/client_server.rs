@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use proto::client::{
-    ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION, SESSION_SECRET_LEN,
+    tool_ticket, ReadOp, Reply, RequestBody, ResponseBody, SessionKey, WriteOp, CHALLENGE_LEN, PROTOCOL_VERSION,
+    SESSION_SECRET_LEN,
 };
 use proto::meta::{Creds, FileType, Ino, Timestamp, ROOT_INODE};
 use proto::rpc::ServeLimits;
@@ -102,6 +103,7 @@ impl ClientService {
         let op = match &body {
             RequestBody::Challenge => "challenge",
             RequestBody::OpenSession { .. } => "open_session",
+            RequestBody::OpenToolSession { .. } => "open_tool_session",
             RequestBody::CloseSession { .. } => "close_session",
             RequestBody::Write { op, .. } => op.name(),
             RequestBody::Read { op, .. } => op.name(),
@@ -180,6 +182,39 @@ impl ClientService {
                         tracing::info!(peer = %conn.peer, %subfolder, meta, %reason, "session refused");
                         return ResponseBody::Refused { reason };
                     }
+                };
+                let secret: [u8; SESSION_SECRET_LEN] = rand::random();
+                self.write(Command::OpenSession { now: Timestamp::now(), info, access, secret }).await
+            }
+            RequestBody::OpenToolSession { info, protocol, version: _, parent, ticket } => {
+                if protocol != PROTOCOL_VERSION {
+                    return ResponseBody::Refused {
+                        reason: format!("client protocol {protocol}, master speaks {PROTOCOL_VERSION}"),
+                    };
+                }
+                // The parent's permissions as recorded: the export already admitted the mount
+                // (its address, folder and password), and the tool acts within the same grant.
+                let access = {
+                    let st = self.state.read();
+                    match st.sessions.get(&parent) {
+                        Some(p) if proto::client::same_ticket(&ticket, &tool_ticket(parent, &p.secret)) => {
+                            Some(p.access.clone())
+                        }
+                        Some(_) => {
+                            self.metrics.auth_refused.with_label_values(&["client", "tool_ticket"]).inc();
+                            tracing::warn!(peer = %conn.peer, parent, "tool session with a wrong ticket: refused");
+                            None
+                        }
+                        None => None,
+                    }
+                };
+                let Some(access) = access else {
+                    // The same answer for a gone session and a wrong ticket.
+                    return ResponseBody::Refused {
+                        reason: format!(
+                            "no mount session {parent} with this ticket (the mount is gone or was remounted)"
+                        ),
+                    };
                 };
                 let secret: [u8; SESSION_SECRET_LEN] = rand::random();
                 self.write(Command::OpenSession { now: Timestamp::now(), info, access, secret }).await

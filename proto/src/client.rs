@@ -55,11 +55,41 @@ impl std::fmt::Debug for SessionKey {
 }
 
 impl SessionKey {
+    /// The ticket with which tools join this session ([`RequestBody::OpenToolSession`]): an
+    /// HMAC of the secret, so whoever holds the ticket cannot recover the secret and act as
+    /// the session itself.
+    pub fn tool_ticket(&self) -> [u8; TOOL_TICKET_LEN] {
+        tool_ticket(self.id, &self.secret)
+    }
+
     /// True when `secret` is this key's secret, compared in constant time (no early exit a
     /// network timer could measure).
     pub fn secret_is(&self, secret: &[u8; SESSION_SECRET_LEN]) -> bool {
         self.secret.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
+}
+
+/// Bytes of a tool ticket.
+pub const TOOL_TICKET_LEN: usize = 16;
+
+/// The tool ticket of session `id` with `secret` (see [`SessionKey::tool_ticket`]).
+pub fn tool_ticket(id: u64, secret: &[u8; SESSION_SECRET_LEN]) -> [u8; TOOL_TICKET_LEN] {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(b"raftmfs tool ticket v1");
+    mac.update(&id.to_be_bytes());
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; TOOL_TICKET_LEN];
+    out.copy_from_slice(&full[..TOOL_TICKET_LEN]);
+    out
+}
+
+/// `a == b` without an early exit a network timer could measure.
+pub fn same_ticket(a: &[u8; TOOL_TICKET_LEN], b: &[u8; TOOL_TICKET_LEN]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Most chunks one `FileChunks` answer lists (a file may have 2^31).
@@ -165,6 +195,14 @@ pub enum RequestBody {
     /// whose leader went silent (frozen, cut off), answered by every master, leader or not,
     /// without a session. Answered with [`ResponseBody::Leader`].
     WhoLeads,
+    /// Open a session for a tool (`mfsgetgoal`, ...) run on a mount: the new session gets the
+    /// same permissions, root folder and export as the mount's session `parent`, without
+    /// the export's password, as MooseFS's tools register with the mount's session id
+    /// (`.masterinfo`). `ticket` is the parent's [`SessionKey::tool_ticket`], which the mount
+    /// shows in its `.masterinfo` file. Answered like `OpenSession`; `Refused` when the
+    /// parent is gone or the ticket is not its own. (Last, so the older variants keep their
+    /// numbers on the wire.)
+    OpenToolSession { info: String, protocol: u32, version: u32, parent: u64, ticket: [u8; TOOL_TICKET_LEN] },
 }
 
 /// Mutations: each becomes one Raft log entry.
@@ -563,6 +601,9 @@ impl RequestBody {
                     });
                 }
                 Ok(RequestBody::OpenSession { info: cut_info(info), protocol, version, subfolder, meta, password })
+            }
+            RequestBody::OpenToolSession { info, protocol, version, parent, ticket } => {
+                Ok(RequestBody::OpenToolSession { info: cut_info(info), protocol, version, parent, ticket })
             }
             RequestBody::Write { ref creds, .. } => match creds.check_bounds() {
                 Ok(()) => Ok(self),

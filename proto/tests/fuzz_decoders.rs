@@ -147,6 +147,13 @@ fn request_bodies() -> Vec<RequestBody> {
             password: Some([9; 16]),
         },
         RequestBody::CloseSession { session: key() },
+        RequestBody::OpenToolSession {
+            info: "mfsgetgoal (tools) /mnt/point".into(),
+            protocol: 4,
+            version: 0x10203,
+            parent: 7,
+            ticket: key().tool_ticket(),
+        },
     ];
     for (seq, op) in write_ops().into_iter().enumerate() {
         v.push(RequestBody::Write {

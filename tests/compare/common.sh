@@ -25,6 +25,13 @@ trap compare_cleanup EXIT
 bash "$repo/bench/moosefs/up.sh" 1 >"$work/mfs-up.log" 2>&1 || { tail -n 20 "$work/mfs-up.log" >&2; exit 1; }
 bash "$repo/deploy/local-cluster.sh" down >/dev/null 2>&1 || true
 rm -rf "$RAFTMFS_HOME"
+# A script that sets raft_exports=1 before sourcing this file gets an exports file for the RaftMFS
+# masters ($raft_exports_file, MooseFS's sample rules to start with), to rewrite and reload.
+if [ -n "${raft_exports:-}" ]; then
+  raft_exports_file=$work/raft-exports.cfg
+  printf '%s\n' '*  /  rw,alldirs,admin,maproot=0' '*  .  rw' >"$raft_exports_file"
+  export RAFTMFS_MASTER_EXTRA="EXPORTS_FILENAME = $raft_exports_file"
+fi
 bash "$repo/deploy/local-cluster.sh" up >"$work/raft-up.log" 2>&1 || { tail -n 20 "$work/raft-up.log" >&2; exit 1; }
 
 # compare WHAT MOOSEFS_TRANSCRIPT RAFTMFS_TRANSCRIPT: diff them; exit 1 when they differ.

@@ -208,6 +208,7 @@ fn serve(opts: MountOpts, mountpoint: PathBuf, ready: Ready) -> i32 {
         subfolder: format!("/{}", opts.subfolder_parts().unwrap_or_default().join("/")),
         password_md5,
         meta: opts.meta,
+        tool_of: None,
     };
     // The masters check the export rules (address, subfolder, password) and answer the
     // subfolder as inode 1: the mount needs no translation of its own.

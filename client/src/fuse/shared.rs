@@ -143,7 +143,7 @@ pub(super) fn fuse_kind(k: FileType) -> fuser::FileType {
 
 impl Shared {
     pub fn new(io: Arc<FileIo>, root: Ino, cfg: FsConfig, masters: &[String], subfolder: &str) -> Shared {
-        let session = io.meta.session_id();
+        let session = (io.meta.session_id(), io.meta.tool_ticket());
         let releases = Releases::new(io.meta.clone());
         Shared {
             io,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use proto::meta::Ino;
 
+use crate::error::ClientError;
 use crate::fuse::masterinfo;
 use crate::master_client::{ClientConfig, MasterClient};
 
@@ -51,12 +52,7 @@ impl Sessions {
         let client = match self.by_root.get(&root) {
             Some(c) => c.clone(),
             None => {
-                let mut cfg = ClientConfig::new(&info.masters.iter().map(String::as_str).collect::<Vec<_>>());
-                cfg.op_timeout = TOOL_OP_TIMEOUT;
-                cfg.info = format!("{tool} (tools) {}", root.display());
-                cfg.subfolder = info.subfolder.clone();
-                let c = MasterClient::connect(cfg).await.map_err(|e| format!("can't connect to masters: {e}"))?;
-                let c = Arc::new(c);
+                let c = Arc::new(open_session(tool, &root, &info).await?);
                 self.by_root.insert(root, c.clone());
                 c
             }
@@ -71,6 +67,33 @@ impl Sessions {
                 tracing::debug!(error = %e, "closing the tool session failed");
             }
         }
+    }
+}
+
+/// A session for `tool` on the mount at `root`: joined to the mount's own session when its
+/// `.masterinfo` shows one (the mount's permissions, no password needed), else one of the
+/// tool's own on the mount's folder (a mount from before tool tickets, or one whose session
+/// the masters no longer know).
+async fn open_session(tool: &str, root: &Path, info: &masterinfo::MountInfo) -> Result<MasterClient, String> {
+    let mut cfg = ClientConfig::new(&info.masters.iter().map(String::as_str).collect::<Vec<_>>());
+    cfg.op_timeout = TOOL_OP_TIMEOUT;
+    cfg.info = format!("{tool} (tools) {}", root.display());
+    cfg.subfolder = info.subfolder.clone();
+    let mut joined = None;
+    if let Some(parent) = info.session {
+        let cfg = ClientConfig { tool_of: Some(parent), ..cfg.clone() };
+        match MasterClient::connect(cfg).await {
+            Ok(c) => return Ok(c),
+            Err(ClientError::Refused(reason)) => joined = Some(reason),
+            Err(e) => return Err(format!("can't connect to masters: {e}")),
+        }
+    }
+    match MasterClient::connect(cfg).await {
+        Ok(c) => Ok(c),
+        Err(e) => match joined {
+            Some(reason) => Err(format!("can't connect to masters: {reason}; a session of its own: {e}")),
+            None => Err(format!("can't connect to masters: {e}")),
+        },
     }
 }
 
