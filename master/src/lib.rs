@@ -28,6 +28,7 @@ pub mod raft_api;
 pub mod raft_net;
 pub mod raft_types;
 pub mod read_lease;
+pub mod restore;
 pub mod sm_store;
 pub mod state;
 pub mod topology;

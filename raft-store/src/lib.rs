@@ -59,10 +59,12 @@
 
 pub mod codec;
 pub mod error;
+pub mod log_reader;
 pub mod log_store;
 pub mod recent;
 pub mod snapshot_files;
 
 pub use error::StoreError;
+pub use log_reader::LogReader;
 pub use log_store::{FlushMode, RocksLogStore};
 pub use snapshot_files::SnapshotFiles;

@@ -193,11 +193,11 @@ fn sync_write_options() -> WriteOptions {
     wo
 }
 
-fn index_key(index: u64) -> [u8; 8] {
+pub(crate) fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-fn key_index(key: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn key_index(key: &[u8]) -> Result<u64, StoreError> {
     let arr: [u8; 8] = key
         .try_into()
         .map_err(|_| StoreError::corrupt("log key", format!("expected 8 bytes, found {} ({:02x?})", key.len(), key)))?;

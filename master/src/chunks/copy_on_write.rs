@@ -29,7 +29,7 @@ impl ChunkService {
             Ok(sources) => sources,
             Err(answer) => return *answer,
         };
-        let next = self.state.read().ns.next_chunk_id();
+        let next = self.next_chunk_id();
         let id = self.writes.reserve(next);
         self.writes.touch(id);
         let results = join_all(sources.iter().map(|addr| self.duplicate(id, old, meta.version, addr, &sources))).await;

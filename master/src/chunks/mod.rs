@@ -133,6 +133,13 @@ impl ChunkService {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The lowest id a new chunk may take: past the namespace's counter and past every id a
+    /// chunkserver reported (see `Registry::highest_id`).
+    pub(crate) fn next_chunk_id(&self) -> u64 {
+        let reported = self.registry().highest_id();
+        self.state.read().ns.next_chunk_id().max(reported.saturating_add(1))
+    }
+
     fn leadership_lock(&self) -> MutexGuard<'_, Option<Leadership>> {
         self.leadership.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -131,6 +131,11 @@ pub struct Registry {
     copies: HashMap<u64, Vec<Copy>>,
     /// When each chunkserver that is gone now disconnected (for `REPLICATIONS_DELAY_DISCONNECT`).
     disconnected: HashMap<String, Instant>,
+    /// The highest chunk id any chunkserver reported since this master started. New chunks
+    /// get ids above it: after a restore from an older backup the chunkservers may hold
+    /// chunks the restored metadata never allocated, and a new chunk must not share an id
+    /// with one of them.
+    highest_id: u64,
 }
 
 impl Registry {
@@ -191,6 +196,11 @@ impl Registry {
         links
     }
 
+    /// The highest chunk id reported by any chunkserver (0: none).
+    pub fn highest_id(&self) -> u64 {
+        self.highest_id
+    }
+
     /// A heartbeat: new space and load.
     pub fn heartbeat(&mut self, addr: &str, space: SpaceReport) {
         if let Some(s) = self.servers.get_mut(addr) {
@@ -204,6 +214,7 @@ impl Registry {
         if !self.servers.contains_key(addr) {
             return;
         }
+        self.highest_id = self.highest_id.max(id);
         let list = self.copies.entry(id).or_default();
         match list.iter_mut().find(|c| c.addr == addr) {
             // Another version is another copy (created or replicated anew): no damage known.

@@ -185,7 +185,7 @@ impl ChunkService {
         if servers == 0 {
             return ResponseBody::Unavailable { reason: "no chunkserver is registered".into() };
         }
-        let next = self.state.read().ns.next_chunk_id();
+        let next = self.next_chunk_id();
         let id = self.writes.reserve(next);
         self.writes.touch(id);
         // Servers that failed to create it are left out of the next try: one that went silent
