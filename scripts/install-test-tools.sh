@@ -42,3 +42,17 @@ if ! getent passwd tests >/dev/null; then
     fi
 fi
 if [ "$(id -u)" -eq 0 ] && ! getent group tests >/dev/null; then groupadd tests; fi
+
+# Prometheus (promtool for the rule tests, the server for the end-to-end alert test), from
+# Debian's package; its service is not started (a policy-rc.d refuses it during the install).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    echo "installing prometheus (Debian package)" >&2
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    [ -z "$made_policy" ] || rm -f "$policy"
+fi

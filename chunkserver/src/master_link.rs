@@ -55,6 +55,8 @@ pub struct LinkState {
     advertised: Mutex<Option<String>>,
     /// Highest Raft term seen (never decreases).
     term: AtomicU64,
+    /// Masters the leader named (`Masters`) beyond `MASTER_HOST`: members added since.
+    learned: Mutex<Vec<String>>,
 }
 
 impl LinkState {
@@ -76,6 +78,27 @@ impl LinkState {
     /// Raise the highest term to `term` if it is newer; returns the highest before.
     pub fn raise_term(&self, term: u64) -> u64 {
         self.term.fetch_max(term, Ordering::SeqCst)
+    }
+
+    /// `configured` (`MASTER_HOST`) and the members the leader named since, without repeats.
+    pub fn masters(&self, configured: &[String]) -> Vec<String> {
+        let mut all = configured.to_vec();
+        for a in self.learned.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        all
+    }
+
+    /// The group's members as the leader lists them (at most `MAX_LEARNED_MASTERS`).
+    fn learn_masters(&self, mut addrs: Vec<String>) {
+        addrs.truncate(proto::cs::MAX_LEARNED_MASTERS);
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        if *learned != addrs {
+            tracing::info!(masters = ?addrs, "the leader lists the master group");
+            *learned = addrs;
+        }
     }
 
     fn set_leader(&self, leader: Option<String>) {
@@ -160,7 +183,8 @@ impl MasterLink {
             let addr = match redirect.take() {
                 Some(a) => a,
                 None => {
-                    let a = self.cfg.masters[next % self.cfg.masters.len().max(1)].clone();
+                    let masters = self.state.masters(&self.cfg.masters);
+                    let a = masters[next % masters.len().max(1)].clone();
                     next += 1;
                     a
                 }
@@ -261,6 +285,7 @@ impl MasterLink {
             Ok(Some(MasterToCs::TokenKey { .. })) => return Ending::Failed("a token key before Welcome".into()),
             Ok(Some(MasterToCs::Command { .. })) => return Ending::Failed("a command before Welcome".into()),
             Ok(Some(MasterToCs::Leader { .. })) => return Ending::Failed("a leader report unasked".into()),
+            Ok(Some(MasterToCs::Masters { .. })) => return Ending::Failed("a member list before Welcome".into()),
             Ok(Some(MasterToCs::Welcome { term })) => {
                 let seen = self.state.raise_term(term);
                 if term < seen {
@@ -309,6 +334,7 @@ impl MasterLink {
                             }
                         }
                         MasterToCs::Command { req_id, term, cmd } => self.dispatch(req_id, term, cmd, out.clone()),
+                        MasterToCs::Masters { addrs } => self.state.learn_masters(addrs),
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -341,7 +367,8 @@ impl MasterLink {
                 }
                 _ = tokio::time::sleep_until(next_probe) => {
                     let term = self.state.term();
-                    if let Some(leader) = leader_probe::leader_elsewhere(&self.cfg.masters, addr, term).await {
+                    let masters = self.state.masters(&self.cfg.masters);
+                    if let Some(leader) = leader_probe::leader_elsewhere(&masters, addr, term).await {
                         tracing::warn!(silent = %addr, %leader, "the leader went silent and another leads now; moving");
                         self.metrics.master_silent_moves.inc();
                         return Ending::Redirect(Some(leader));

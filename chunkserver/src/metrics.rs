@@ -21,6 +21,10 @@ pub struct Metrics {
     pub disk_avail: IntGaugeVec,
     /// Bytes of chunk files on each disk.
     pub disk_used: IntGaugeVec,
+    pub disk_chunks: IntGaugeVec,
+    pub disk_damaged: IntGaugeVec,
+    pub disk_removal: IntGaugeVec,
+    pub disk_error: IntGaugeVec,
     /// Data requests by operation (read, write, truncate, sync, info) and outcome.
     pub data_requests: IntCounterVec,
     /// Data request latency by operation, seconds (including the chain).
@@ -90,6 +94,18 @@ impl Metrics {
             disk_total: gv("disk_total_bytes", "Bytes a disk offers for chunks", &["disk"]),
             disk_avail: gv("disk_avail_bytes", "Bytes free for new chunks on a disk", &["disk"]),
             disk_used: gv("disk_used_bytes", "Bytes of chunk files on a disk", &["disk"]),
+            disk_chunks: gv("disk_chunks", "Chunk copies on a disk", &["disk"]),
+            disk_damaged: gv("disk_damaged_copies", "Copies on a disk with bad blocks or out of service", &["disk"]),
+            disk_removal: gv(
+                "disk_marked_for_removal",
+                "1 for a disk marked for removal (`*` in mfshdd.cfg)",
+                &["disk"],
+            ),
+            disk_error: gv(
+                "disk_error",
+                "1 while a disk's space cannot be read (the disk failed or is gone)",
+                &["disk"],
+            ),
             data_requests: cv("data_requests_total", "Data requests", &["op", "result"]),
             data_latency: must(HistogramVec::new(
                 HistogramOpts::new("data_request_duration_seconds", "Data request latency")
@@ -137,6 +153,10 @@ impl Metrics {
             Box::new(m.disk_total.clone()),
             Box::new(m.disk_avail.clone()),
             Box::new(m.disk_used.clone()),
+            Box::new(m.disk_chunks.clone()),
+            Box::new(m.disk_damaged.clone()),
+            Box::new(m.disk_removal.clone()),
+            Box::new(m.disk_error.clone()),
             Box::new(m.data_requests.clone()),
             Box::new(m.data_latency.clone()),
             Box::new(m.read_bytes.clone()),
@@ -162,6 +182,11 @@ impl Metrics {
         ];
         for c in collectors {
             must(m.registry.register(c));
+        }
+        // Series a dashboard or an alert takes a rate of exist from the start, at 0.
+        for result in ["ok", "failed"] {
+            m.block_repairs.with_label_values(&[result]);
+            m.replications.with_label_values(&[result]);
         }
         m
     }
@@ -194,13 +219,27 @@ impl Metrics {
         self.crc_errors.inc_by(damage.found);
         self.busy.reset();
         self.busy.inc_by(store.busy_count());
-        self.disk_total.reset();
-        self.disk_avail.reset();
-        self.disk_used.reset();
+        let per_disk = [
+            &self.disk_total,
+            &self.disk_avail,
+            &self.disk_used,
+            &self.disk_chunks,
+            &self.disk_damaged,
+            &self.disk_removal,
+            &self.disk_error,
+        ];
+        for v in per_disk {
+            v.reset();
+        }
         for d in store.disk_status() {
-            self.disk_total.with_label_values(&[d.path.as_str()]).set(d.total as i64);
-            self.disk_avail.with_label_values(&[d.path.as_str()]).set(d.avail as i64);
-            self.disk_used.with_label_values(&[d.path.as_str()]).set(d.used as i64);
+            let l = [d.path.as_str()];
+            self.disk_total.with_label_values(&l).set(d.total as i64);
+            self.disk_avail.with_label_values(&l).set(d.avail as i64);
+            self.disk_used.with_label_values(&l).set(d.used as i64);
+            self.disk_chunks.with_label_values(&l).set(d.chunks as i64);
+            self.disk_damaged.with_label_values(&l).set(d.damaged as i64);
+            self.disk_removal.with_label_values(&l).set(i64::from(d.to_remove));
+            self.disk_error.with_label_values(&l).set(i64::from(d.error.is_some()));
         }
         self.master_connected.set(i64::from(link.leader().is_some()));
         self.term.set(link.term() as i64);

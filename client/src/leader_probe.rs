@@ -39,13 +39,18 @@ struct Probed {
 
 /// Asks the masters who leads; shared by every request of one client.
 pub struct LeaderProbe {
-    masters: Vec<String>,
+    masters: std::sync::Mutex<Vec<String>>,
     last: tokio::sync::Mutex<Option<Probed>>,
 }
 
 impl LeaderProbe {
     pub fn new(masters: Vec<String>) -> Self {
-        LeaderProbe { masters, last: tokio::sync::Mutex::new(None) }
+        LeaderProbe { masters: std::sync::Mutex::new(masters), last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Ask these masters from now on.
+    pub fn set_masters(&self, masters: Vec<String>) {
+        *self.masters.lock().unwrap_or_else(|e| e.into_inner()) = masters;
     }
 
     /// The client address of a leader other than `suspect`, as the masters other than
@@ -69,7 +74,8 @@ impl LeaderProbe {
 
     async fn probe(&self, suspect: &str) -> Option<String> {
         let mut asks = tokio::task::JoinSet::new();
-        for addr in self.masters.iter().filter(|a| a.as_str() != suspect) {
+        let masters = self.masters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for addr in masters.iter().filter(|a| a.as_str() != suspect) {
             let addr = addr.clone();
             asks.spawn(async move { tokio::time::timeout(PROBE_TIMEOUT, who_leads(&addr)).await.ok().flatten() });
         }

@@ -28,6 +28,11 @@ const SHORT_BACKOFF_FOR: Duration = Duration::from_secs(10);
 const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
 /// First pause between attempts.
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
+/// How often a client asks the group for its members (and at once after it connected to
+/// another master): a master added or replaced is known to every client within this.
+const MASTERS_REFRESH: Duration = Duration::from_secs(5);
+/// Most master addresses a client keeps.
+const MAX_MASTERS: usize = 64;
 
 /// How a client reaches the masters.
 #[derive(Clone, Debug)]
@@ -82,7 +87,13 @@ fn with_port(a: &str) -> String {
 /// A session with the master group.
 pub struct MasterClient {
     cfg: ClientConfig,
-    masters: Vec<String>,
+    /// The masters tried in turn: the configured ones, then members the group named since
+    /// ([`MasterClient::refresh_masters`]).
+    masters: Mutex<Vec<String>>,
+    /// When the member list was last asked for.
+    masters_refreshed: Mutex<Instant>,
+    /// Connected to another master since: ask again.
+    masters_stale: std::sync::atomic::AtomicBool,
     /// The session's id and secret (the secret never leaves this process but to a master).
     session: SessionKey,
     conn: tokio::sync::Mutex<Option<Arc<MasterConn>>>,
@@ -116,7 +127,9 @@ impl MasterClient {
             next_seq: AtomicU64::new(1),
             inflight: Mutex::new(BTreeSet::new()),
             probe: LeaderProbe::new(masters.clone()),
-            masters,
+            masters: Mutex::new(masters),
+            masters_refreshed: Mutex::new(Instant::now()),
+            masters_stale: std::sync::atomic::AtomicBool::new(false),
         };
         // Opening a session is not idempotent, but a duplicate only leaves an idle session
         // that expires; the id we keep is the one we were answered.
@@ -126,6 +139,7 @@ impl MasterClient {
             Err(e) => return Err(ClientError::Errno(e)),
         }
         tracing::debug!(session = c.session.id, "session opened");
+        c.refresh_masters().await;
         Ok(c)
     }
 
@@ -164,15 +178,64 @@ impl MasterClient {
             })
             .await;
         self.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        if result.is_ok() {
+            self.maybe_refresh_masters().await;
+        }
         result?.map_err(ClientError::Errno)
     }
 
     /// A linearizable read from the leader.
     pub async fn read(&self, creds: &Creds, op: ReadOp) -> Result<Reply, ClientError> {
         let session = self.session;
-        self.call(|| RequestBody::Read { session, creds: creds.clone(), op: op.clone() })
-            .await?
-            .map_err(ClientError::Errno)
+        let r = self.call(|| RequestBody::Read { session, creds: creds.clone(), op: op.clone() }).await;
+        if r.is_ok() {
+            self.maybe_refresh_masters().await;
+        }
+        r?.map_err(ClientError::Errno)
+    }
+
+    /// Ask the group for its members (`ReadOp::Masters`) and try them too from now on: a
+    /// mount outlives the `-H` list it was given when masters are added or replaced. Failures
+    /// leave the list as it was.
+    pub async fn refresh_masters(&self) {
+        *self.masters_refreshed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.masters_stale.store(false, Ordering::Relaxed);
+        let session = self.session;
+        let op = ReadOp::Masters;
+        let answer = tokio::time::timeout(
+            self.cfg.call_timeout,
+            self.call(|| RequestBody::Read { session, creds: Creds::root(), op: op.clone() }),
+        )
+        .await;
+        let Ok(Ok(Ok(Reply::Masters(members)))) = answer else { return };
+        let mut list = self.masters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next: Vec<String> = self.configured_masters();
+        for m in members.into_iter().take(MAX_MASTERS) {
+            let m = with_port(&m);
+            if !next.contains(&m) {
+                next.push(m);
+            }
+        }
+        if *list != next {
+            tracing::info!(masters = ?next, "the masters name their group");
+            self.probe.set_masters(next.clone());
+            *list = next;
+        }
+    }
+
+    /// [`MasterClient::refresh_masters`] when the list is older than [`MASTERS_REFRESH`] or
+    /// this client moved to another master since.
+    async fn maybe_refresh_masters(&self) {
+        let due = self.masters_stale.load(Ordering::Relaxed)
+            || self.masters_refreshed.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= MASTERS_REFRESH;
+        if due {
+            self.refresh_masters().await;
+        }
+    }
+
+    /// The masters of the configuration, with their ports.
+    fn configured_masters(&self) -> Vec<String> {
+        self.cfg.masters.iter().map(|a| with_port(a.trim())).filter(|a| !a.is_empty()).collect()
     }
 
     /// Close the session (its open files are released).
@@ -194,12 +257,14 @@ impl MasterClient {
         let same = guard.take().filter(|c| c.ended_idle()).map(|c| c.addr.clone());
         let hinted = self.hint.lock().unwrap_or_else(|e| e.into_inner()).take();
         let addr = hinted.or(same).unwrap_or_else(|| {
-            let i = self.next_addr.load(Ordering::Relaxed) % self.masters.len();
-            self.masters[i].clone()
+            let masters = self.masters.lock().unwrap_or_else(|e| e.into_inner());
+            let i = self.next_addr.load(Ordering::Relaxed) % masters.len().max(1);
+            masters.get(i).cloned().unwrap_or_default()
         });
         match MasterConn::connect(&addr, self.cfg.connect_timeout).await {
             Ok(c) => {
                 *guard = Some(c.clone());
+                self.masters_stale.store(true, Ordering::Relaxed);
                 Ok(c)
             }
             Err(e) => {

@@ -258,7 +258,11 @@ impl SessionAccess {
             ReadOp::GetLock { ino, owner, write, start, end } => {
                 ReadOp::GetLock { ino: i(ino)?, owner, write, start, end }
             }
-            op @ (ReadOp::StatFs | ReadOp::Digest | ReadOp::TrashList { .. } | ReadOp::TrashItem { .. }) => op,
+            op @ (ReadOp::StatFs
+            | ReadOp::Digest
+            | ReadOp::TrashList { .. }
+            | ReadOp::TrashItem { .. }
+            | ReadOp::Masters) => op,
         })
     }
 

@@ -36,6 +36,16 @@ pub fn members(cfg: &MasterConfig) -> BTreeMap<u64, MasterNode> {
 
 /// Run until this master belongs to a group.
 pub async fn run(raft: Raft, cfg: &MasterConfig, me: &PeerIdentity) {
+    if cfg.learner {
+        if !raft.is_initialized().await.unwrap_or(true) {
+            tracing::info!(
+                node = cfg.node_id,
+                "learner on empty storage: waiting to be added (mfscli -c mfsmaster.cfg add-learner {}@HOST)",
+                cfg.node_id
+            );
+        }
+        return;
+    }
     let mut logged_wait = false;
     loop {
         match raft.is_initialized().await {

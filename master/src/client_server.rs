@@ -388,6 +388,12 @@ impl ClientService {
                 }),
                 // Paths are relative to the session root, not the tree's.
                 Ok(ReadOp::Paths { ino }) if st.ns.exists(ino) => Ok(Reply::Names(st.ns.paths(access.root, ino))),
+                Ok(ReadOp::Masters) => {
+                    let m = self.raft.metrics().borrow().clone();
+                    Ok(Reply::Masters(
+                        m.membership_config.membership().nodes().map(|(_, n)| n.client_addr.clone()).collect(),
+                    ))
+                }
                 // Locks are the session's: "another owner" needs it.
                 Ok(ReadOp::GetLock { ino, owner, write, start, end }) => {
                     st.ns.get_lock(session.id, ino, owner, write, (start, end))

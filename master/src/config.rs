@@ -200,6 +200,9 @@ pub struct MasterConfig {
     /// `AUTH_CODE`: the secret chunkservers (and the other masters) must prove they know
     /// before they are accepted. `None`: no proof asked (MooseFS's default).
     pub auth_code: Option<String>,
+    /// Run as a non-voting learner (`mfsmetalogger`): never initializes a group; it is taken
+    /// in by `mfscli add-learner`. Set by the program, not by the file.
+    pub learner: bool,
 }
 
 fn parse_kv(text: &str) -> Result<BTreeMap<String, (usize, String)>, ConfigError> {
@@ -424,6 +427,7 @@ impl MasterConfig {
         let auth_code = get("AUTH_CODE").filter(|c| !c.is_empty());
         Ok(MasterConfig {
             auth_code,
+            learner: false,
             data_path,
             exports_filename,
             topology_filename,

@@ -43,6 +43,9 @@ pub struct Status {
     pub snapshot_index: Option<u64>,
     pub purged_index: Option<u64>,
     pub voters: Vec<u64>,
+    /// Non-voting members (`mfsmetalogger`s, masters catching up before they vote).
+    #[serde(default)]
+    pub learners: Vec<u64>,
     pub inodes: u64,
     pub sessions: u64,
     /// True when this master is part of a working quorum (as `/health`).
@@ -90,7 +93,8 @@ async fn health(State(st): State<HttpState>) -> Response {
 }
 
 async fn metrics(State(st): State<HttpState>) -> Response {
-    let body = st.metrics.render(&st.raft, &st.state);
+    st.chunks.export_server_metrics();
+    let body = st.metrics.render(&st.raft, &st.state, &st.cfg.data_path.join("snapshots"));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
@@ -116,6 +120,7 @@ pub fn current_status(st: &HttpState) -> Status {
         snapshot_index: m.snapshot.map(|l| l.index),
         purged_index: m.purged.map(|l| l.index),
         voters: membership.voter_ids().collect(),
+        learners: membership.learner_ids().collect(),
         inodes,
         sessions,
         healthy: is_healthy(st),

@@ -1,5 +1,6 @@
 //! Prometheus metrics of a master, served on `/metrics`.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use prometheus::{
 
 use proto::conn_gate::ConnGate;
 
+use crate::leader_metrics::LeaderMetrics;
 use crate::raft_types::Raft;
 use crate::sm_store::SharedState;
 
@@ -52,20 +54,14 @@ pub struct Metrics {
     pub proposal_entries: IntCounter,
     /// From handing an entry of proposals to Raft until it is committed and applied, seconds.
     pub commit_latency: prometheus::Histogram,
-    /// Chunkservers registered with this master (0 unless it leads).
-    pub chunkservers: IntGauge,
     /// Chunks in the chunk table.
     pub chunks: IntGauge,
-    /// Chunks with fewer valid copies (not on removal disks) than their goal.
-    pub chunks_under_goal: IntGauge,
-    /// Chunks with more valid copies than their goal.
-    pub chunks_over_goal: IntGauge,
-    /// Chunks without any valid copy that serves data on a registered chunkserver.
-    pub chunks_missing: IntGauge,
-    /// Chunks with a valid copy that has bad blocks or is out of service.
-    pub chunks_damaged: IntGauge,
-    /// Blocks bad on every valid copy of their chunk: unreadable until repaired.
-    pub blocks_lost: IntGauge,
+    /// Leader changes this master saw (a new leader known, in a new term or not).
+    pub leader_changes: IntCounter,
+    /// Unix time of this master's newest snapshot file.
+    pub snapshot_time: IntGauge,
+    /// What only the leader knows, exported only while this master leads.
+    pub leader: LeaderMetrics,
     /// Bad blocks rewritten from other copies, by result (ok, failed).
     pub block_repairs: IntCounterVec,
     /// Passes of the leader's chunk loop (each plans every chunk).
@@ -83,6 +79,9 @@ pub struct Metrics {
     /// The ports' connection caps, read for `connections` at each render.
     gates: Mutex<Vec<Arc<ConnGate>>>,
 }
+
+/// The `reason` labels of `chunk_deletions_total` (`DeleteReason::name`).
+pub const DELETE_REASONS: [&str; 4] = ["deleted", "orphan", "stale", "over_goal"];
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
     match r {
@@ -148,13 +147,10 @@ impl Metrics {
                 )
                 .buckets(vec![0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             )),
-            chunkservers: g("chunkservers_connected", "Chunkservers registered with this master"),
             chunks: g("chunks", "Chunks in the chunk table"),
-            chunks_under_goal: g("chunks_under_goal", "Chunks with fewer valid copies than their goal"),
-            chunks_over_goal: g("chunks_over_goal", "Chunks with more valid copies than their goal"),
-            chunks_missing: g("chunks_missing", "Chunks without any valid copy"),
-            chunks_damaged: g("chunks_damaged", "Chunks with a damaged copy (bad blocks, or out of service)"),
-            blocks_lost: g("blocks_unrecoverable", "Blocks bad on every copy of their chunk"),
+            leader_changes: must(IntCounter::new("raft_leader_changes_total", "Leader changes this master saw")),
+            snapshot_time: g("raft_snapshot_timestamp_seconds", "Unix time of this master's newest metadata snapshot"),
+            leader: LeaderMetrics::new(),
             block_repairs: must(IntCounterVec::new(
                 Opts::new("block_repairs_total", "Bad blocks rewritten from other copies"),
                 &["result"],
@@ -203,13 +199,9 @@ impl Metrics {
             Box::new(m.proposals.clone()),
             Box::new(m.proposal_entries.clone()),
             Box::new(m.commit_latency.clone()),
-            Box::new(m.chunkservers.clone()),
             Box::new(m.chunks.clone()),
-            Box::new(m.chunks_under_goal.clone()),
-            Box::new(m.chunks_over_goal.clone()),
-            Box::new(m.chunks_missing.clone()),
-            Box::new(m.chunks_damaged.clone()),
-            Box::new(m.blocks_lost.clone()),
+            Box::new(m.leader_changes.clone()),
+            Box::new(m.snapshot_time.clone()),
             Box::new(m.block_repairs.clone()),
             Box::new(m.chunk_loop_passes.clone()),
             Box::new(m.replications.clone()),
@@ -219,6 +211,16 @@ impl Metrics {
         ];
         for c in collectors {
             must(m.registry.register(c));
+        }
+        // Series a dashboard or an alert takes a rate of exist from the start, at 0.
+        for result in ["ok", "failed"] {
+            m.block_repairs.with_label_values(&[result]);
+        }
+        for result in ["ok", "error"] {
+            m.replications.with_label_values(&[result]);
+            for reason in DELETE_REASONS {
+                m.deletions.with_label_values(&[reason, result]);
+            }
         }
         m
     }
@@ -242,8 +244,42 @@ impl Metrics {
         self.last_leader_contact.lock().unwrap_or_else(|e| e.into_inner()).map(|t| t.elapsed())
     }
 
-    /// Refresh the gauges from Raft and the state, then render the text format.
-    pub fn render(&self, raft: &Raft, state: &SharedState) -> String {
+    /// Count and log leader changes as Raft reports them (between scrapes too), for as long
+    /// as Raft runs.
+    pub fn spawn_leader_watch(self: &Arc<Self>, raft: Raft) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut rx = raft.metrics();
+            let mut seen: Option<(u64, u64)> = None;
+            loop {
+                let now = {
+                    let m = rx.borrow_and_update();
+                    m.current_leader.map(|l| (m.current_term, l))
+                };
+                if let Some((term, leader)) = now {
+                    if seen != now {
+                        if seen.is_some() {
+                            me.leader_changes.inc();
+                        }
+                        let me_id = raft.metrics().borrow().id;
+                        if leader == me_id {
+                            tracing::info!(term, "leader change: this master leads now");
+                        } else {
+                            tracing::info!(term, leader, "leader change: master {leader} leads");
+                        }
+                    }
+                    seen = now;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Refresh the gauges from Raft and the state, then render the text format; `snapshots`
+    /// is the folder of this master's snapshot files.
+    pub fn render(&self, raft: &Raft, state: &SharedState, snapshots: &Path) -> String {
         let m = raft.metrics().borrow().clone();
         for role in ["leader", "follower", "candidate", "learner", "shutdown"] {
             self.raft_role.with_label_values(&[role]).set(0);
@@ -268,8 +304,26 @@ impl Metrics {
         for gate in self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             self.connections.with_label_values(&[gate.port()]).set(gate.open() as i64);
         }
+        match newest_file_time(snapshots) {
+            Some(t) => self.snapshot_time.set(t),
+            None => self.snapshot_time.set(0),
+        }
+        let mut families = self.registry.gather();
+        if m.state == openraft::ServerState::Leader && self.leader.is_ready() {
+            self.leader.follower_lag.reset();
+            let last = m.last_log_index.unwrap_or(0);
+            for (node, matched) in m.replication.iter().flatten() {
+                if *node == m.id {
+                    continue;
+                }
+                let behind = last.saturating_sub(matched.map_or(0, |l| l.index));
+                self.leader.follower_lag.with_label_values(&[&node.to_string()]).set(behind as i64);
+            }
+            families.extend(self.leader.registry.gather());
+            families.sort_by(|a, b| a.name().cmp(b.name()));
+        }
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::warn!(error = %e, "encoding metrics failed");
         }
         String::from_utf8_lossy(&buf).into_owned()
@@ -280,6 +334,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Modification time (Unix seconds) of the newest file in `dir`, if any.
+fn newest_file_time(dir: &Path) -> Option<i64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
 }
 
 /// Lower-case name of a Raft role.

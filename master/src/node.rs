@@ -94,6 +94,7 @@ impl Master {
             .map_err(|e| MasterError::Raft(e.to_string()))?;
 
         let mut tasks = Vec::new();
+        tasks.push(metrics.spawn_leader_watch(raft.clone()));
         let gate = Arc::new(PeerGate::new(&cfg, raft.clone()));
         tasks.push(tokio::spawn(peer_server::serve(
             raft_listener,

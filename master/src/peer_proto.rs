@@ -31,6 +31,9 @@ pub enum PeerRequest {
     /// "Are you part of a group already?", from a master starting on empty storage.
     /// Answer: `Probe`.
     Probe,
+    /// A change of the group, asked by an operator's command speaking as a master
+    /// (`membership.rs`). Answer: `Membership`, or `NotLeader`.
+    Membership(crate::membership::Change),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -54,5 +57,11 @@ pub enum PeerResponse {
         node_id: u64,
         /// True when this master has a log or a membership (it belongs to a group).
         initialized: bool,
+    },
+    /// What a membership change came to: the line for the operator, or why it was refused.
+    Membership(Result<String, String>),
+    /// This master does not lead; the leader's Raft address when it knows one.
+    NotLeader {
+        leader: Option<String>,
     },
 }

@@ -103,6 +103,17 @@ async fn handle_conn(
             PeerRequest::Hello { .. } | PeerRequest::Prove { .. } => {
                 return Err(proto::frame::FrameError::Decode("a handshake message after the handshake".into()));
             }
+            PeerRequest::Membership(change) => {
+                let m = raft.metrics().borrow().clone();
+                if m.state == openraft::ServerState::Leader {
+                    PeerResponse::Membership(crate::membership::run(raft, change).await)
+                } else {
+                    let leader = m
+                        .current_leader
+                        .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.raft_addr.clone()));
+                    PeerResponse::NotLeader { leader }
+                }
+            }
             PeerRequest::Probe => {
                 let m = raft.metrics().borrow().clone();
                 let initialized =

@@ -211,7 +211,10 @@ async fn register_write_reconcile_and_delete() {
         assert!(Instant::now() < deadline, "deleted chunk never forgotten");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(m.metrics.render(&m.raft, &m.state).contains("mfsmaster_chunk_deletions_total"));
+    assert!(m
+        .metrics
+        .render(&m.raft, &m.state, &m.cfg.data_path.join("snapshots"))
+        .contains("mfsmaster_chunk_deletions_total"));
     m.shutdown().await;
 }
 
@@ -313,7 +316,10 @@ async fn a_damaged_copy_is_kept_and_repaired_from_the_other() {
         assert!(Instant::now() < deadline, "the repair's answer was not taken");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(m.metrics.render(&m.raft, &m.state).contains("mfsmaster_block_repairs_total{result=\"ok\"} 1"));
+    assert!(m
+        .metrics
+        .render(&m.raft, &m.state, &m.cfg.data_path.join("snapshots"))
+        .contains("mfsmaster_block_repairs_total{result=\"ok\"} 1"));
     m.shutdown().await;
 }
 
@@ -327,7 +333,11 @@ async fn the_only_copy_is_never_deleted_for_damage() {
     a.report(CsToMaster::ChunkDamaged(DamageReport { id, version: 1, blocks: vec![5], reason: "test".into() }));
     // The leader counts the block as unrecoverable (nothing to repair it from)...
     let deadline = Instant::now() + WAIT;
-    while !m.metrics.render(&m.raft, &m.state).contains("mfsmaster_blocks_unrecoverable 1") {
+    while !m
+        .metrics
+        .render(&m.raft, &m.state, &m.cfg.data_path.join("snapshots"))
+        .contains("mfsmaster_blocks_unrecoverable 1")
+    {
         assert!(Instant::now() < deadline, "the lost block was never counted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -530,6 +530,9 @@ pub enum ReadOp {
     /// `fcntl(F_GETLK)`: a lock of another owner (or session) in the way of a `write` (or
     /// read) lock of the session's `owner` on `start..=end`. Reply: [`Reply::Lock`].
     GetLock { ino: Ino, owner: u64, write: bool, start: u64, end: u64 },
+    /// The client addresses (9421) of every member of the master group, so a client finds
+    /// masters added since its `-H` list was written. Reply: [`Reply::Masters`].
+    Masters,
 }
 
 impl ReadOp {
@@ -552,6 +555,7 @@ impl ReadOp {
             ReadOp::Paths { .. } => "paths",
             ReadOp::GetQuota { .. } => "getquota",
             ReadOp::GetLock { .. } => "getlock",
+            ReadOp::Masters => "masters",
         }
     }
 
@@ -573,7 +577,8 @@ impl ReadOp {
             | ReadOp::TrashItem { .. }
             | ReadOp::Paths { .. }
             | ReadOp::GetQuota { .. }
-            | ReadOp::GetLock { .. } => Ok(()),
+            | ReadOp::GetLock { .. }
+            | ReadOp::Masters => Ok(()),
             ReadOp::TrashList { max, .. } => {
                 if *max as usize > MAX_TRASH_PAGE {
                     return Err(Errno::EINVAL);
@@ -666,6 +671,8 @@ pub enum Reply {
     Quota(crate::quota::QuotaInfo),
     /// A lock in the way, if any.
     Lock(Option<crate::lock::LockHolder>),
+    /// Addresses (of the master group's members).
+    Masters(Vec<String>),
 }
 
 /// A deleted file as the meta tree shows it.

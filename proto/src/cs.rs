@@ -117,7 +117,14 @@ pub enum MasterToCs {
     /// The answer to `WhoLeads`: this master's term and the chunkserver address (9420) of the
     /// leader it knows in it (itself when it leads), if any.
     Leader { term: u64, leader: Option<String> },
+    /// The chunkserver addresses (9420) of every member of the master group, from the leader
+    /// after `Welcome` and when the group changes: a chunkserver tries them too when it looks
+    /// for a leader, so masters added since its `MASTER_HOST` was written are found.
+    Masters { addrs: Vec<String> },
 }
+
+/// Most master addresses a chunkserver keeps from a `Masters` message.
+pub const MAX_LEARNED_MASTERS: usize = 64;
 
 /// Chunk commands from the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use master::http::{DigestInfo, Status};
 
 pub mod histories;
 pub mod netns;
+pub mod prometheus;
 pub mod writer;
 
 /// Find a binary of the workspace next to the running test executable.
@@ -111,6 +112,8 @@ pub struct MasterProc {
     pub host: Option<netns::Host>,
     pub dir: PathBuf,
     pub cfg: PathBuf,
+    /// `mfsmaster`, or `mfsmetalogger` for a learner.
+    pub program: &'static str,
     child: Option<Child>,
 }
 
@@ -253,7 +256,8 @@ impl Cluster {
             )
             .expect("write cfg");
             let host = hosts[i as usize - 1].take();
-            masters.push(MasterProc { id: i, ip: ips[i as usize - 1].clone(), host, dir, cfg, child: None });
+            let ip = ips[i as usize - 1].clone();
+            masters.push(MasterProc { id: i, ip, host, dir, cfg, program: "mfsmaster", child: None });
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let mut c =
@@ -385,11 +389,45 @@ impl Cluster {
         })
     }
 
+    /// Configure a new master `id` at `ip` (its `RAFT_PEERS`: every master so far and itself)
+    /// and start it; returns its index in `masters`. It joins nothing by itself: the group
+    /// takes it in through a membership change (`mfscli add-master`).
+    pub fn add_master(&mut self, id: u64, ip: &str, extra: &str) -> usize {
+        self.add_node("mfsmaster", id, ip, extra)
+    }
+
+    /// As [`Cluster::add_master`], an `mfsmetalogger` (a learner the group takes in with
+    /// `mfscli add-learner`).
+    pub fn add_metalogger(&mut self, id: u64, ip: &str, extra: &str) -> usize {
+        self.add_node("mfsmetalogger", id, ip, extra)
+    }
+
+    fn add_node(&mut self, program: &'static str, id: u64, ip: &str, extra: &str) -> usize {
+        let dir = self._root.path().join(format!("m{id}"));
+        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+        let mut peers: Vec<String> = self.masters.iter().map(|m| format!("{}@{}", m.id, m.ip)).collect();
+        peers.push(format!("{id}@{ip}"));
+        let cfg = dir.join("mfsmaster.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "DATA_PATH = {}\nRAFT_NODE_ID = {id}\nRAFT_PEERS = {}\nLOG_LEVEL = info\n{extra}\n",
+                dir.join("data").display(),
+                peers.join(",")
+            ),
+        )
+        .expect("write cfg");
+        self.masters.push(MasterProc { id, ip: ip.to_string(), host: None, dir, cfg, program, child: None });
+        let i = self.masters.len() - 1;
+        self.start_master(i);
+        i
+    }
+
     /// Start master `i` (index into `masters`) in the foreground mode, output to its log.
     pub fn start_master(&mut self, i: usize) {
         let m = &mut self.masters[i];
         assert!(m.child.is_none(), "master {} already running", m.id);
-        m.child = Some(spawn_daemon(m.host.as_ref(), "mfsmaster", &m.cfg, &m.log()));
+        m.child = Some(spawn_daemon(m.host.as_ref(), m.program, &m.cfg, &m.log()));
     }
 
     /// SIGKILL master `i` and reap it.

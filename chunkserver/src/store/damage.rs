@@ -240,6 +240,11 @@ impl DamageBook {
     }
 
     /// Counts for the metrics.
+    /// The ids of the damaged copies.
+    pub fn damaged_ids(&self) -> Vec<u64> {
+        lock(&self.copies).keys().copied().collect()
+    }
+
     pub fn stats(&self) -> DamageStats {
         let copies = lock(&self.copies);
         DamageStats {

@@ -155,6 +155,8 @@ pub struct DiskStatus {
     pub avail: u64,
     pub used: u64,
     pub chunks: u64,
+    /// Its copies with bad blocks or out of service.
+    pub damaged: u64,
     /// Why the disk's space could not be read, if it could not.
     pub error: Option<String>,
 }

@@ -108,6 +108,9 @@ impl Store {
                 Ok(disk) => {
                     let found = store.index_found(&disk, scan_files(&disk));
                     tracing::info!(disk = %disk.path.display(), chunks = found.len(), to_remove = entry.to_remove, "disk scanned");
+                    if entry.to_remove {
+                        tracing::warn!(disk = %disk.path.display(), copies = found.len(), "disk marked for removal: its copies are replicated elsewhere");
+                    }
                     lock(&store.disks).push(disk);
                 }
                 Err(e) => tracing::error!(disk = %entry.path.display(), error = %e, "disk not usable, skipped"),
@@ -242,6 +245,15 @@ impl Store {
         for d in lock(&self.duplicates).iter() {
             *counts.entry(d.disk.path.clone()).or_default() += 1;
         }
+        let mut damaged: HashMap<PathBuf, u64> = HashMap::new();
+        {
+            let index = lock(&self.index);
+            for id in self.damage().damaged_ids() {
+                if let Some((_, d)) = index.get(&id).and_then(|e| e.copy.as_ref()) {
+                    *damaged.entry(d.path.clone()).or_default() += 1;
+                }
+            }
+        }
         self.disks()
             .iter()
             .map(|d| {
@@ -256,6 +268,7 @@ impl Store {
                     avail: space.avail,
                     used: d.used(),
                     chunks: counts.get(&d.path).copied().unwrap_or(0),
+                    damaged: damaged.get(&d.path).copied().unwrap_or(0),
                     error,
                 }
             })

@@ -102,7 +102,13 @@ impl Store {
             let Some(disk) = current.iter().find(|d| d.path == entry.path) else { continue };
             *lock(&disk.limit) = entry.limit;
             if disk.to_remove.swap(entry.to_remove, Ordering::Relaxed) != entry.to_remove {
-                report.changed.extend(self.chunk_list_on(disk));
+                let copies = self.chunk_list_on(disk);
+                if entry.to_remove {
+                    tracing::warn!(disk = %disk.path.display(), copies = copies.len(), "disk marked for removal: its copies are replicated elsewhere");
+                } else {
+                    tracing::info!(disk = %disk.path.display(), copies = copies.len(), "disk no longer marked for removal");
+                }
+                report.changed.extend(copies);
             }
         }
         // New disks.

@@ -236,7 +236,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
         );
         return refuse(svc, &mut wr, peer, "address_in_use", text).await;
     }
-    svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
+    svc.metrics.leader.chunkservers.set(svc.registry().server_count() as i64);
     tracing::info!(server = %data_addr, http = %http_addr, chunks = chunks.len(), damaged = damaged.len(), term, "chunkserver registered");
 
     let result = async {
@@ -245,7 +245,7 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
         let key = svc.tokens.current();
         link.send_token_key(key.id, &key.key);
         let writer = tokio::spawn(write_loop(wr, rx));
-        let keepalive = tokio::spawn(keepalive(link.clone(), term));
+        let keepalive = tokio::spawn(keepalive(link.clone(), term, svc.raft.clone()));
         tokio::spawn(replication::reconcile_server(svc.clone(), data_addr.clone(), conn_id));
         let r = read_loop(&mut rd, svc, &link, term).await;
         writer.abort();
@@ -257,19 +257,32 @@ async fn handle_conn(stream: TcpStream, peer: SocketAddr, svc: &Arc<ChunkService
     if svc.registry().disconnect(&data_addr, conn_id) {
         tracing::info!(server = %data_addr, "chunkserver disconnected; its copies are forgotten");
     }
-    svc.metrics.chunkservers.set(svc.registry().server_count() as i64);
+    svc.metrics.leader.chunkservers.set(svc.registry().server_count() as i64);
     result
 }
 
 /// Re-send `Welcome { term }` every [`KEEPALIVE_INTERVAL`] until the link closes.
-async fn keepalive(link: Arc<CsLink>, term: u64) {
+async fn keepalive(link: Arc<CsLink>, term: u64, raft: crate::raft_types::Raft) {
+    let mut sent: Option<Vec<String>> = None;
     loop {
+        // The group's members, whenever they change (and first thing after `Welcome`).
+        let addrs = member_cs_addrs(&raft);
+        if sent.as_ref() != Some(&addrs) {
+            link.try_send(MasterToCs::Masters { addrs: addrs.clone() });
+            sent = Some(addrs);
+        }
         tokio::time::sleep(KEEPALIVE_INTERVAL).await;
         if link.is_closed() {
             return;
         }
         link.try_send(MasterToCs::Welcome { term });
     }
+}
+
+/// The chunkserver addresses of every member of the group (voters and learners).
+fn member_cs_addrs(raft: &crate::raft_types::Raft) -> Vec<String> {
+    let m = raft.metrics().borrow().clone();
+    m.membership_config.membership().nodes().map(|(_, n)| n.cs_addr.clone()).collect()
 }
 
 async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<MasterToCs>) {

@@ -317,6 +317,29 @@ impl ChunkService {
         self.registry().status()
     }
 
+    /// Fill the per-chunkserver gauges from the registry (leader only; `/metrics` shows them
+    /// only while this master leads).
+    pub fn export_server_metrics(&self) {
+        let lm = &self.metrics.leader;
+        let reg = self.registry();
+        for v in [&lm.server_connected, &lm.server_total, &lm.server_avail, &lm.server_copies, &lm.server_load] {
+            v.reset();
+        }
+        for s in reg.status() {
+            let l = [s.data_addr.as_str()];
+            lm.server_connected.with_label_values(&l).set(1);
+            lm.server_total.with_label_values(&l).set(s.total as i64);
+            lm.server_avail.with_label_values(&l).set(s.avail as i64);
+            lm.server_copies.with_label_values(&l).set(s.chunks as i64);
+            lm.server_load.with_label_values(&l).set(i64::from(s.load));
+            // Kept by the chunk loop; a server it found nothing damaged on shows 0.
+            lm.server_damaged.with_label_values(&l);
+        }
+        for addr in reg.recently_lost() {
+            lm.server_connected.with_label_values(&[addr.as_str()]).set(0);
+        }
+    }
+
     /// Is `addr`'s copy of `id` at `version` valid now?
     pub fn copy_is_valid(&self, id: u64, addr: &str, version: u32) -> bool {
         self.chunk_meta(id).is_some_and(|m| is_valid(&m, addr, version))
@@ -330,13 +353,8 @@ impl ChunkService {
         }
         self.writes.clear();
         self.loop_state.clear();
-        self.metrics.chunkservers.set(0);
-        // Only the leader judges copies.
-        self.metrics.chunks_under_goal.set(0);
-        self.metrics.chunks_over_goal.set(0);
-        self.metrics.chunks_missing.set(0);
-        self.metrics.chunks_damaged.set(0);
-        self.metrics.blocks_lost.set(0);
+        // Only the leader judges copies: nothing of this view is exported until it leads again.
+        self.metrics.leader.clear();
         if !links.is_empty() {
             tracing::info!(chunkservers = links.len(), "closed every chunkserver connection");
         }

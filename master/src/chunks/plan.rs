@@ -83,15 +83,19 @@ pub struct ChunkFacts<'a> {
 }
 
 /// The state of one chunk, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Health {
     /// Fewer whole copies (not on removal disks) than the goal.
     pub under_goal: bool,
     pub over_goal: bool,
     /// In the table without any valid copy that serves data.
     pub missing: bool,
+    /// Goal 2 or more, and one valid copy left that serves data.
+    pub endangered: bool,
     /// Some valid copy has bad blocks or is out of service.
     pub damaged: bool,
+    /// The servers of the valid copies with bad blocks or out of service.
+    pub damaged_on: Vec<String>,
     /// Blocks bad on every valid copy that serves data: unreadable until one is repaired.
     pub lost_blocks: usize,
 }
@@ -133,7 +137,9 @@ pub fn plan(f: &ChunkFacts<'_>, servers: &[Candidate], permits: Permits) -> (Vec
         under_goal: !usable.is_empty() && good < goal,
         over_goal: valid.len() > goal,
         missing: usable.is_empty(),
+        endangered: goal >= 2 && usable.len() == 1,
         damaged: valid.iter().any(|c| c.damage != Damage::None),
+        damaged_on: valid.iter().filter(|c| c.damage != Damage::None).map(|c| c.addr.clone()).collect(),
         lost_blocks: lost.as_ref().map_or(0, BTreeSet::len),
     };
     let Some(lost) = lost else {

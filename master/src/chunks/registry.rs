@@ -339,6 +339,12 @@ impl Registry {
         !self.disconnected.is_empty()
     }
 
+    /// Chunkservers that disconnected and have not come back (those still within
+    /// `REPLICATIONS_DELAY_DISCONNECT` of it, as `recent_disconnect` last pruned them).
+    pub fn recently_lost(&self) -> Vec<String> {
+        self.disconnected.keys().filter(|a| !self.servers.contains_key(*a)).cloned().collect()
+    }
+
     /// Status of every connected chunkserver, by data address.
     pub fn status(&self) -> Vec<ServerStatus> {
         self.servers

@@ -198,11 +198,7 @@ fn pass(svc: &Arc<ChunkService>) {
         }
     }
     svc.metrics.chunks.set(snap.table.len() as i64);
-    svc.metrics.chunks_under_goal.set(tally.under);
-    svc.metrics.chunks_over_goal.set(tally.over);
-    svc.metrics.chunks_missing.set(tally.missing);
-    svc.metrics.chunks_damaged.set(tally.damaged);
-    svc.metrics.blocks_lost.set(tally.lost_blocks);
+    tally.export(&svc.metrics.leader);
 
     run_deletes(svc, deletes, &candidates, &cfg);
     for (id, a) in renumbers {
@@ -232,8 +228,11 @@ struct Tally {
     under: i64,
     over: i64,
     missing: i64,
+    endangered: i64,
     damaged: i64,
     lost_blocks: i64,
+    /// Damaged valid copies per chunkserver.
+    damaged_on: HashMap<String, i64>,
 }
 
 impl Tally {
@@ -241,8 +240,53 @@ impl Tally {
         self.under += i64::from(h.under_goal);
         self.over += i64::from(h.over_goal);
         self.missing += i64::from(h.missing);
+        self.endangered += i64::from(h.endangered);
         self.damaged += i64::from(h.damaged);
         self.lost_blocks += h.lost_blocks as i64;
+        for addr in &h.damaged_on {
+            *self.damaged_on.entry(addr.clone()).or_default() += 1;
+        }
+    }
+
+    /// One line when the replication backlog appears, when chunks go missing or endangered,
+    /// and when all is back at goal (compared with the previous pass, as the gauges hold it).
+    fn log_changes(&self, lm: &crate::leader_metrics::LeaderMetrics) {
+        let (under, missing, endangered) = if lm.is_ready() {
+            (lm.chunks_under_goal.get(), lm.chunks_missing.get(), lm.chunks_endangered.get())
+        } else {
+            (0, 0, 0)
+        };
+        if self.missing > missing {
+            tracing::error!(missing = self.missing, "chunks without any valid copy: their files read errors");
+        } else if self.endangered > endangered && self.endangered > 0 && endangered == 0 {
+            tracing::warn!(endangered = self.endangered, "chunks with one copy left of a goal of two or more");
+        }
+        if under == 0 && self.under > 0 {
+            tracing::warn!(
+                under_goal = self.under,
+                endangered = self.endangered,
+                missing = self.missing,
+                "replication backlog: chunks under their goal"
+            );
+        } else if under > 0 && self.under == 0 {
+            tracing::info!(was = under, "replication backlog cleared: every chunk at its goal");
+        }
+    }
+
+    /// The pass's judgement, as the leader's metrics.
+    fn export(self, lm: &crate::leader_metrics::LeaderMetrics) {
+        self.log_changes(lm);
+        lm.chunks_under_goal.set(self.under);
+        lm.chunks_over_goal.set(self.over);
+        lm.chunks_missing.set(self.missing);
+        lm.chunks_endangered.set(self.endangered);
+        lm.chunks_damaged.set(self.damaged);
+        lm.blocks_lost.set(self.lost_blocks);
+        lm.server_damaged.reset();
+        for (addr, n) in &self.damaged_on {
+            lm.server_damaged.with_label_values(&[addr.as_str()]).set(*n);
+        }
+        lm.set_ready();
     }
 }
 

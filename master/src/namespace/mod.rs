@@ -250,6 +250,8 @@ impl Namespace {
             ReadOp::GetQuota { ino } => self.get_quota(*ino),
             // Answered with the session (`client_server.rs`): a read here has none.
             ReadOp::GetLock { .. } => Err(Errno::ENOSYS),
+            // Answered from Raft's membership (`client_server.rs`), not from the namespace.
+            ReadOp::Masters => Err(Errno::ENOSYS),
         }
     }
 

@@ -154,7 +154,16 @@ fn a_damaged_only_copy_is_kept_and_its_lost_blocks_counted() {
     let copies = [damaged("a", 2, &[3])];
     let (actions, health) = plan(&facts(Some(&m), 1, &copies), &[], ALL);
     assert!(actions.is_empty(), "{actions:?}");
-    assert_eq!(health, Health { under_goal: true, over_goal: false, missing: false, damaged: true, lost_blocks: 1 });
+    let want = Health {
+        under_goal: true,
+        over_goal: false,
+        missing: false,
+        endangered: false,
+        damaged: true,
+        damaged_on: vec!["a".into()],
+        lost_blocks: 1,
+    };
+    assert_eq!(health, want);
     // Not even a stale copy goes: it may hold block 3 as it was before the last write.
     let copies = [damaged("a", 2, &[3]), copy("s", 1)];
     let (actions, _) = plan(&facts(Some(&m), 1, &copies), &[], ALL);
@@ -260,4 +269,22 @@ fn a_damaged_copy_on_a_removal_disk_is_not_repaired() {
     let (actions, _) = plan(&facts(Some(&m), 1, &copies), &[], ALL);
     assert!(repairs(&actions).is_empty());
     assert_eq!(deletes(&actions), vec!["a"]);
+}
+
+#[test]
+fn one_copy_left_of_a_goal_of_two_or_more_is_endangered() {
+    let m = meta(3, &["a", "b"]);
+    let endangered = |goal: u8, copies: &[Copy]| plan(&facts(Some(&m), goal, copies), &[], ALL).1.endangered;
+    assert!(endangered(2, &[copy("a", 3)]), "goal 2, one copy");
+    assert!(endangered(3, &[copy("a", 3), copy("s", 1)]), "goal 3, one valid copy and a stale one");
+    assert!(!endangered(2, &[copy("a", 3), copy("b", 3)]), "goal 2, two copies");
+    assert!(!endangered(1, &[copy("a", 3)]), "goal 1 has nothing to spare");
+    assert!(!endangered(2, &[]), "no copy: missing, not endangered");
+}
+
+#[test]
+fn every_delete_reason_has_its_metric_series() {
+    for r in [DeleteReason::Deleted, DeleteReason::Orphan, DeleteReason::Stale, DeleteReason::OverGoal] {
+        assert!(crate::metrics::DELETE_REASONS.contains(&r.name()), "{}", r.name());
+    }
 }
