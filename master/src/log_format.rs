@@ -28,7 +28,8 @@ use crate::raft_types::Command;
 /// 1004: extra attributes (`WriteOp::SetEattr`), `WriteOp::RmSnapshot`.
 /// 1005: quotas (`WriteOp::SetQuota`, `Reply::Quota` in the reply caches).
 /// 1006: file locks (`WriteOp::SetLock`, `WriteOp::ReleaseLocks`).
-pub const LOG_FORMAT: u16 = 1006;
+/// 1007: the disk each master is on (`Command::MemberDisk`).
+pub const LOG_FORMAT: u16 = 1007;
 
 /// Lowest format number: anything below was written before entries carried a format.
 pub const FIRST_FORMAT: u16 = 1000;
@@ -45,7 +46,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RMFSMETA";
 /// read as having none.
 /// 1004: a second section holds the quotas (limits, and since when a soft one is passed).
 /// 1005: a third section holds the file locks.
-pub const SNAPSHOT_FORMAT: u16 = 1005;
+/// 1006: a fourth section holds the disk each master of the group is on (`MetaState::disks`).
+pub const SNAPSHOT_FORMAT: u16 = 1006;
 
 /// The first snapshot format with the extra attributes' section.
 pub const FIRST_EATTR_FORMAT: u16 = 1003;
@@ -55,6 +57,9 @@ pub const FIRST_QUOTA_FORMAT: u16 = 1004;
 
 /// The first snapshot format with the locks' section.
 pub const FIRST_LOCK_FORMAT: u16 = 1005;
+
+/// The first snapshot format with the masters' disks section.
+pub const FIRST_DISKS_FORMAT: u16 = 1006;
 
 /// The oldest snapshot format this build reads (each later one only added reply variants).
 pub const FIRST_SNAPSHOT_FORMAT: u16 = 1001;

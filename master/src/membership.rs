@@ -133,7 +133,7 @@ async fn add_learner(raft: &Raft, id: u64, node: MasterNode, wait: bool) -> Resu
 }
 
 /// Wait until the leader has replicated its log to `id` up to what it had when asked.
-async fn wait_caught_up(raft: &Raft, id: u64) -> Result<(), String> {
+pub async fn wait_caught_up(raft: &Raft, id: u64) -> Result<(), String> {
     let target = raft.metrics().borrow().last_log_index.unwrap_or(0);
     let deadline = tokio::time::Instant::now() + CATCH_UP_LIMIT;
     let mut rx = raft.metrics();
@@ -161,11 +161,35 @@ async fn wait_caught_up(raft: &Raft, id: u64) -> Result<(), String> {
 /// configures (its Raft address, node id and `AUTH_CODE`). Asks that master first and follows
 /// it to the leader.
 pub async fn request(cfg: &crate::config::MasterConfig, change: Change) -> Result<String, String> {
+    // An election may be under way (the leader just died): ask again for a while.
+    let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+    loop {
+        match request_once(cfg, &change).await {
+            Err(Ask::NoLeader(e)) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "no leader yet; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(Ask::NoLeader(e)) | Err(Ask::Refused(e)) => return Err(e),
+            Ok(r) => return r,
+        }
+    }
+}
+
+/// How long an operator's request waits for a leader.
+const ELECTION_WAIT: Duration = Duration::from_secs(30);
+
+/// Why one round of asking gave no answer.
+enum Ask {
+    NoLeader(String),
+    Refused(String),
+}
+
+async fn request_once(cfg: &crate::config::MasterConfig, change: &Change) -> Result<Result<String, String>, Ask> {
     use crate::peer_proto::{PeerRequest, PeerResponse};
     let me = crate::peer_auth::PeerIdentity::from_config(cfg);
     let mut targets: Vec<String> = cfg.peers.iter().filter(|p| p.id == cfg.node_id).map(|p| p.raft_addr()).collect();
     targets.extend(cfg.peers.iter().filter(|p| p.id != cfg.node_id).map(|p| p.raft_addr()));
-    let req = PeerRequest::Membership(change);
+    let req = PeerRequest::Membership(change.clone());
     let mut tried = Vec::new();
     let mut errors = Vec::new();
     let mut hops = 0;
@@ -177,17 +201,17 @@ pub async fn request(cfg: &crate::config::MasterConfig, change: Change) -> Resul
         tried.push(addr.clone());
         let mut conn = None;
         match crate::raft_net::call_once(&mut conn, &me, &addr, &req, CATCH_UP_LIMIT + Duration::from_secs(60)).await {
-            Ok(PeerResponse::Membership(r)) => return r,
+            Ok(PeerResponse::Membership(r)) => return Ok(r),
             Ok(PeerResponse::NotLeader { leader: Some(l) }) if hops < 5 => {
                 hops += 1;
                 targets.insert(0, l);
             }
-            Ok(PeerResponse::Refused { reason }) => return Err(format!("{addr} refused us: {reason}")),
+            Ok(PeerResponse::Refused { reason }) => return Err(Ask::Refused(format!("{addr} refused us: {reason}"))),
             Ok(_) => errors.push(format!("{addr}: knows no leader")),
             Err(e) => errors.push(format!("{addr}: {e}")),
         }
     }
-    Err(format!("no leader answered ({})", errors.join("; ")))
+    Err(Ask::NoLeader(format!("no leader answered ({})", errors.join("; "))))
 }
 
 /// The node a `ID@HOST[:RAFTPORT[:CLIENTPORT[:HTTPPORT[:CSPORT]]]]` names (as in `RAFT_PEERS`).

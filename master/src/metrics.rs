@@ -60,6 +60,8 @@ pub struct Metrics {
     pub leader_changes: IntCounter,
     /// Unix time of this master's newest snapshot file.
     pub snapshot_time: IntGauge,
+    /// 1 while this master withholds its vote (it came back on an empty disk: `vote_guard.rs`).
+    pub vote_withheld: IntGauge,
     /// What only the leader knows, exported only while this master leads.
     pub leader: LeaderMetrics,
     /// Bad blocks rewritten from other copies, by result (ok, failed).
@@ -150,6 +152,10 @@ impl Metrics {
             chunks: g("chunks", "Chunks in the chunk table"),
             leader_changes: must(IntCounter::new("raft_leader_changes_total", "Leader changes this master saw")),
             snapshot_time: g("raft_snapshot_timestamp_seconds", "Unix time of this master's newest metadata snapshot"),
+            vote_withheld: g(
+                "raft_vote_withheld",
+                "1 while this master, back on an empty disk, does not vote until the group takes it back",
+            ),
             leader: LeaderMetrics::new(),
             block_repairs: must(IntCounterVec::new(
                 Opts::new("block_repairs_total", "Bad blocks rewritten from other copies"),
@@ -202,6 +208,7 @@ impl Metrics {
             Box::new(m.chunks.clone()),
             Box::new(m.leader_changes.clone()),
             Box::new(m.snapshot_time.clone()),
+            Box::new(m.vote_withheld.clone()),
             Box::new(m.block_repairs.clone()),
             Box::new(m.chunk_loop_passes.clone()),
             Box::new(m.replications.clone()),
@@ -309,7 +316,7 @@ impl Metrics {
             None => self.snapshot_time.set(0),
         }
         let mut families = self.registry.gather();
-        if m.state == openraft::ServerState::Leader && self.leader.is_ready() {
+        if m.state == openraft::ServerState::Leader {
             self.leader.follower_lag.reset();
             let last = m.last_log_index.unwrap_or(0);
             for (node, matched) in m.replication.iter().flatten() {
@@ -320,6 +327,9 @@ impl Metrics {
                 self.leader.follower_lag.with_label_values(&[&node.to_string()]).set(behind as i64);
             }
             families.extend(self.leader.registry.gather());
+            if self.leader.is_ready() {
+                families.extend(self.leader.health.gather());
+            }
             families.sort_by(|a, b| a.name().cmp(b.name()));
         }
         let mut buf = Vec::new();

@@ -27,7 +27,8 @@ use crate::raft_types::{Command, Raft, TypeConfig};
 use crate::read_lease::ReadLease;
 use crate::sm_store::{SharedState, StateMachineStore};
 use crate::topology::Topology;
-use crate::{bootstrap, peer_server};
+use crate::vote_guard::{self, VoteGuard};
+use crate::{bootstrap, member_disks, peer_server};
 
 /// How often the leader looks for expired trash and idle sessions.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -81,6 +82,8 @@ impl Master {
         let http_listener = bind(&cfg.http_listen, "http").await?;
         let cs_listener = bind(&cfg.cs_listen, "chunkservers").await?;
 
+        // Before Raft opens the storage: an empty folder withholds its vote (`vote_guard.rs`).
+        let votes = VoteGuard::at_start(&cfg.data_path)?;
         // openraft 0.9 waits for each append's fsync before it goes on: do it in the append.
         let log_store = RocksLogStore::<TypeConfig>::open_with(&cfg.data_path.join("changelog"), FlushMode::Inline)?;
         let files = SnapshotFiles::open(&cfg.data_path.join("snapshots"))?;
@@ -102,6 +105,28 @@ impl Master {
             metrics.clone(),
             cfg.net.clone(),
             gate,
+            votes.clone(),
+            state.clone(),
+        )));
+        // Withheld until allowed: no standing for election meanwhile (set before Raft's first tick
+        // can matter: openraft waits an election timeout first).
+        if votes.withheld() {
+            raft.runtime_config().elect(false);
+        }
+        tasks.push(tokio::spawn(vote_guard::run(
+            raft.clone(),
+            cfg.clone(),
+            me.clone(),
+            votes.clone(),
+            state.clone(),
+            metrics.clone(),
+        )));
+        tasks.push(tokio::spawn(member_disks::run(
+            raft.clone(),
+            state.clone(),
+            me.clone(),
+            votes.clone(),
+            cfg.node_id,
         )));
         let proposer = Proposer::start(
             raft.clone(),

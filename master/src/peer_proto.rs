@@ -34,6 +34,9 @@ pub enum PeerRequest {
     /// A change of the group, asked by an operator's command speaking as a master
     /// (`membership.rs`). Answer: `Membership`, or `NotLeader`.
     Membership(crate::membership::Change),
+    /// "What disk does the group record for master `node`, and what disk are you on?" Answer:
+    /// `Disk` (`vote_guard.rs`, `member_disks.rs`).
+    Disk { node: u64 },
 }
 
 /// The answer to a [`PeerRequest`].
@@ -63,5 +66,12 @@ pub enum PeerResponse {
     /// This master does not lead; the leader's Raft address when it knows one.
     NotLeader {
         leader: Option<String>,
+    },
+    /// The answering master's id and disk, and the disk its copy of the state records for the
+    /// master asked about.
+    Disk {
+        from: u64,
+        mine: [u8; 16],
+        recorded: Option<[u8; 16]>,
     },
 }

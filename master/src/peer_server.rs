@@ -11,10 +11,20 @@ use crate::net_limits::NetLimits;
 use crate::peer_auth::{PeerGate, BAD_FRAME};
 use crate::peer_proto::{PeerRequest, PeerResponse};
 use crate::raft_types::Raft;
+use crate::sm_store::SharedState;
+use crate::vote_guard::VoteGuard;
 
 /// Accept peer connections until the listener fails. Each must pass `auth` (the handshake of
 /// `peer_auth.rs`) before any Raft message is read from it.
-pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, limits: NetLimits, auth: Arc<PeerGate>) {
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    metrics: Arc<Metrics>,
+    limits: NetLimits,
+    auth: Arc<PeerGate>,
+    votes: Arc<VoteGuard>,
+    state: SharedState,
+) {
     let gate = metrics.conn_gate("raft", "MATOML_MAX_CONNECTIONS", limits.raft_max_connections);
     let frame = limits.peer_frame_limits();
     loop {
@@ -26,6 +36,7 @@ pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, lim
                 let metrics = metrics.clone();
                 let idle = limits.idle_timeout;
                 let auth = auth.clone();
+                let (votes, state) = (votes.clone(), state.clone());
                 tokio::spawn(async move {
                     match auth.admit(&mut stream, peer.ip()).await {
                         Ok(_) => {}
@@ -40,7 +51,7 @@ pub async fn serve(listener: TcpListener, raft: Raft, metrics: Arc<Metrics>, lim
                             return;
                         }
                     }
-                    if let Err(e) = handle_conn(stream, &raft, &metrics, &frame, idle).await {
+                    if let Err(e) = handle_conn(stream, &raft, &metrics, &frame, idle, &votes, &state).await {
                         metrics.bad_frames.with_label_values(&["raft"]).inc();
                         tracing::warn!(%peer, error = %e, "closing raft peer connection after a bad frame");
                     }
@@ -61,6 +72,8 @@ async fn handle_conn(
     metrics: &Metrics,
     limits: &FrameLimits,
     idle: Option<std::time::Duration>,
+    votes: &VoteGuard,
+    state: &SharedState,
 ) -> Result<(), proto::frame::FrameError> {
     // Buffered reads: a frame's header and body in one read. Writes pass straight through.
     let mut stream = tokio::io::BufReader::with_capacity(proto::rpc::READ_BUFFER, stream);
@@ -99,7 +112,19 @@ async fn handle_conn(
                 metrics.note_leader_contact();
                 PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
             }
+            // A master that lost its disk does not vote until it is taken back (`vote_guard.rs`).
+            PeerRequest::Vote(rpc) if votes.withheld() => {
+                votes.note_refused(rpc.vote.leader_id().voted_for().unwrap_or(0));
+                PeerResponse::Refused {
+                    reason: "this master lost its disk and withholds its vote until the group takes it back".into(),
+                }
+            }
             PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+            PeerRequest::Disk { node } => PeerResponse::Disk {
+                from: raft.metrics().borrow().id,
+                mine: votes.disk,
+                recorded: state.read().disks.get(&node).copied(),
+            },
             PeerRequest::Hello { .. } | PeerRequest::Prove { .. } => {
                 return Err(proto::frame::FrameError::Decode("a handshake message after the handshake".into()));
             }

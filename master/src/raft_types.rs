@@ -104,6 +104,10 @@ pub enum Command {
     /// Commands proposed together (`proposer.rs`), applied in order as if they were entries
     /// of their own, each to its own outcome ([`CommandOutcome::Batch`]). Never nested.
     Batch(Vec<Command>),
+    /// Master `node` is on the disk `disk` (its `DATA_PATH`'s id, `disk_id.rs`): recorded by
+    /// the leader when a member first answers, and again when one that lost its disk has been
+    /// taken back through a membership change. Appended last: older variants keep their numbers.
+    MemberDisk { node: u64, disk: [u8; 16] },
 }
 
 impl fmt::Display for Command {
@@ -114,6 +118,7 @@ impl fmt::Display for Command {
             Command::CloseSession { session, .. } => write!(f, "close-session {session}"),
             Command::ExpireSessions { .. } => write!(f, "expire-sessions"),
             Command::PurgeTrash { .. } => write!(f, "purge-trash"),
+            Command::MemberDisk { node, .. } => write!(f, "member-disk {node}"),
             Command::ChunkWrite { session, seq, ino, index, new_chunk, .. } => match new_chunk {
                 Some(id) => write!(f, "client {session}#{seq} chunk-write {ino}[{index}] new {id}"),
                 None => write!(f, "client {session}#{seq} chunk-write {ino}[{index}] bump"),

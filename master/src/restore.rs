@@ -180,6 +180,8 @@ pub fn write_new(
     let membership = StoredMembership::new(Some(log_id), Membership::new(vec![voters], members));
     state.last_applied = Some(log_id);
     state.membership = membership.clone();
+    // The old group's disks are not the new group's: each master's is recorded anew.
+    state.disks.clear();
     let data = encode_state(&state).map_err(store(data_path))?;
     let snaps = data_path.join("snapshots");
     let files = SnapshotFiles::open(&snaps).map_err(store(&snaps))?;

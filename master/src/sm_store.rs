@@ -1,6 +1,7 @@
 //! The openraft state machine: applies committed entries to [`MetaState`] and builds,
 //! stores and installs snapshots (our `metadata.mfs`) through `raft_store::SnapshotFiles`.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -11,8 +12,8 @@ use raft_store::SnapshotFiles;
 
 use crate::error::MasterError;
 use crate::log_format::{
-    foreign_entry_error, LogCommand, FIRST_EATTR_FORMAT, FIRST_LOCK_FORMAT, FIRST_QUOTA_FORMAT, FIRST_SNAPSHOT_FORMAT,
-    PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
+    foreign_entry_error, LogCommand, FIRST_DISKS_FORMAT, FIRST_EATTR_FORMAT, FIRST_LOCK_FORMAT, FIRST_QUOTA_FORMAT,
+    FIRST_SNAPSHOT_FORMAT, PRE_FORMAT_HELP, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC,
 };
 use crate::namespace::{EattrSection, LockSection, QuotaSection};
 use crate::raft_types::{CommandOutcome, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -26,7 +27,7 @@ pub fn encode_state(st: &MetaState) -> Result<Vec<u8>, raft_store::StoreError> {
     let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 2);
     out.extend_from_slice(&SNAPSHOT_MAGIC);
     out.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
-    let whole = (st, st.ns.eattr_section(), st.ns.quota_section(), st.ns.lock_section());
+    let whole = (st, st.ns.eattr_section(), st.ns.quota_section(), st.ns.lock_section(), &st.disks);
     out.extend_from_slice(&raft_store::codec::encode("metadata snapshot", &whole)?);
     Ok(out)
 }
@@ -51,7 +52,15 @@ pub fn decode_state(data: &[u8]) -> Result<MetaState, raft_store::StoreError> {
             ),
         ));
     }
-    let mut state: MetaState = if format >= FIRST_LOCK_FORMAT {
+    let mut state: MetaState = if format >= FIRST_DISKS_FORMAT {
+        type Sections = (MetaState, EattrSection, QuotaSection, LockSection, BTreeMap<u64, [u8; 16]>);
+        let (mut state, eattrs, quotas, locks, disks): Sections = raft_store::codec::decode(what, body)?;
+        state.ns.restore_eattr_section(eattrs);
+        state.ns.restore_quota_section(quotas);
+        state.ns.restore_lock_section(locks);
+        state.disks = disks;
+        state
+    } else if format >= FIRST_LOCK_FORMAT {
         let (mut state, eattrs, quotas, locks): (MetaState, EattrSection, QuotaSection, LockSection) =
             raft_store::codec::decode(what, body)?;
         state.ns.restore_eattr_section(eattrs);

@@ -41,6 +41,11 @@ pub struct MetaState {
     pub next_session: u64,
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// The disk (`DATA_PATH` id) each master of the group has been on since it took part: a
+    /// master on another disk lost its votes and must rejoin before it votes (`vote_guard.rs`).
+    /// Stored in a snapshot section of its own (format 1006).
+    #[serde(skip)]
+    pub disks: BTreeMap<u64, [u8; 16]>,
 }
 
 impl Default for MetaState {
@@ -81,6 +86,7 @@ impl MetaState {
             next_session: 1,
             last_applied: None,
             membership: StoredMembership::default(),
+            disks: BTreeMap::new(),
         }
     }
 
@@ -193,6 +199,10 @@ impl MetaState {
                 CommandOutcome::Result(Ok(Reply::Count(expired.len() as u64)))
             }
             Command::PurgeTrash { now } => CommandOutcome::Result(Ok(Reply::Count(self.ns.purge_trash(*now)))),
+            Command::MemberDisk { node, disk } => {
+                self.disks.insert(*node, *disk);
+                CommandOutcome::Result(Ok(Reply::Done))
+            }
         }
     }
 
@@ -273,7 +283,7 @@ impl MetaState {
     pub fn digest(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.ns.digest().as_bytes());
-        match raft_store::codec::encode("session table", &(&self.sessions, self.next_session)) {
+        match raft_store::codec::encode("session table", &(&self.sessions, self.next_session, &self.disks)) {
             Ok(bytes) => h.update(&bytes),
             Err(e) => h.update(e.to_string().as_bytes()),
         }

@@ -473,6 +473,14 @@ impl Cluster {
         self.get(&self.chunkservers[i].http_addr(), "/metrics")
     }
 
+    /// Wait until master `i` votes: one started on an empty disk withholds its vote until the
+    /// leader has recorded its new disk (after it caught up).
+    pub fn wait_votes(&self, i: usize, limit: Duration) {
+        wait_for(limit, "the master's vote (its disk recorded)", || {
+            self.metrics(i).filter(|m| m.contains("\nmfsmaster_raft_vote_withheld 0")).map(|_| ())
+        });
+    }
+
     /// Index of the master that leads with a quorum, waiting up to `limit`.
     pub fn wait_leader(&self, limit: Duration) -> usize {
         wait_for(limit, "a leader with a quorum", || {

@@ -112,7 +112,9 @@ fn extra_attributes_are_enforced_and_survive_a_leader_kill_and_a_snapshot_instal
         assert_eq!(eattr(&m2, path), flag, "{path}");
     }
     check_enforced(&m2);
-    // The wiped master leads too, with the flags it got from the snapshot.
+    // The wiped master leads too, with the flags it got from the snapshot (it votes once its new
+    // disk is recorded).
+    c.wait_votes(victim, LIMIT);
     let now = c.wait_leader(LIMIT);
     if now != victim {
         c.kill(now);

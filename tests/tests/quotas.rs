@@ -74,7 +74,9 @@ fn quotas_refuse_at_the_mount_and_hold_across_a_leader_kill_and_a_snapshot_insta
     c.start_master(victim);
     let ds = c.wait_converged(Duration::from_secs(60));
     assert!(ds.iter().all(|d| d.digest == ds[0].digest), "digests differ: {ds:?}");
-    // Make the caught-up master lead (kill the others one at a time until it does).
+    // Make the caught-up master lead (kill the others one at a time until it does); it votes
+    // once its new disk is recorded.
+    c.wait_votes(victim, LIMIT);
     for _ in 0..3 {
         let now = c.wait_leader(LIMIT);
         if now == victim {

@@ -44,7 +44,9 @@ fn wiped_master_rejoins_through_snapshot() {
             .contains("installed metadata snapshot"),
         "the wiped master should have installed a snapshot from the leader"
     );
-    // It also serves as part of the group: kill the leader, the rejoined one can lead.
+    // It also serves as part of the group (once its new disk is recorded, it votes): kill the
+    // leader, the rejoined one can lead.
+    cluster.wait_votes(victim, Duration::from_secs(30));
     cluster.kill(leader);
     cluster.wait_leader(Duration::from_secs(30));
     let n = rt.block_on(c.readdir_all(&cr, dir.ino)).unwrap().len();
