@@ -1,9 +1,10 @@
 //! The metrics only the leader knows: the chunkservers registered with it, what its chunk loop
-//! judged of every chunk, and how far each follower's log is behind. They live in a registry
-//! of their own that `/metrics` includes only while this master leads and its chunk loop has
-//! judged every chunk once in this leadership: a follower (or a leader that has not looked
-//! yet) shows none of them rather than healthy-looking zeros, so a dashboard or an alert
-//! that sums over the masters counts the leader's view alone.
+//! judged of every chunk, and how far each follower's log is behind. They live in registries
+//! of their own that `/metrics` includes only while this master leads (`registry`), the chunk
+//! figures only once its chunk loop has judged every chunk in this leadership (`health`): a
+//! follower (or a leader that has not looked yet) shows none of them rather than
+//! healthy-looking zeros, so a dashboard or an alert over the masters counts the leader's view
+//! alone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,7 +20,10 @@ fn must<T>(r: Result<T, prometheus::Error>) -> T {
 
 /// Every leader-only metric.
 pub struct LeaderMetrics {
+    /// Exported while leading: chunkservers and follower lag.
     pub registry: Registry,
+    /// Exported while leading once the chunk loop judged every chunk: the chunk figures.
+    pub health: Registry,
     /// True once the chunk loop judged every chunk in this leadership.
     ready: AtomicBool,
     /// Chunkservers registered with this master.
@@ -55,6 +59,7 @@ pub struct LeaderMetrics {
 impl LeaderMetrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("mfsmaster".into()), None).unwrap_or_default();
+        let health = Registry::new_custom(Some("mfsmaster".into()), None).unwrap_or_default();
         let g = |n: &str, h: &str| must(IntGauge::new(n, h));
         let gv = |n: &str, h: &str, l: &[&str]| must(IntGaugeVec::new(Opts::new(n, h), l));
         let m = LeaderMetrics {
@@ -89,20 +94,26 @@ impl LeaderMetrics {
             server_load: gv("chunkserver_load", "Data requests in progress on a chunkserver", &["server"]),
             follower_lag: gv("raft_follower_lag_entries", "Log entries a follower lacks (leader only)", &["node"]),
             registry,
+            health,
         };
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(m.chunkservers.clone()),
+        let health: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.chunks_under_goal.clone()),
             Box::new(m.chunks_over_goal.clone()),
             Box::new(m.chunks_missing.clone()),
             Box::new(m.chunks_endangered.clone()),
             Box::new(m.chunks_damaged.clone()),
             Box::new(m.blocks_lost.clone()),
+            Box::new(m.server_damaged.clone()),
+        ];
+        for c in health {
+            must(m.health.register(c));
+        }
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.chunkservers.clone()),
             Box::new(m.server_connected.clone()),
             Box::new(m.server_total.clone()),
             Box::new(m.server_avail.clone()),
             Box::new(m.server_copies.clone()),
-            Box::new(m.server_damaged.clone()),
             Box::new(m.server_load.clone()),
             Box::new(m.follower_lag.clone()),
         ];

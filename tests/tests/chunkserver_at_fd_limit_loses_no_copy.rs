@@ -113,7 +113,9 @@ fn a_chunkserver_out_of_descriptors_keeps_its_copies() {
     assert!(metrics.contains("mfschunkserver_damaged_copies 0"), "{metrics}");
     assert!(!metrics.contains("mfschunkserver_busy_total 0"), "the refusals are counted:\n{metrics}");
     let leader = c.wait_leader(Duration::from_secs(30));
-    assert!(c.metrics(leader).unwrap().contains("mfsmaster_chunks_damaged 0"));
+    raftmfs_tests::wait_for(Duration::from_secs(30), "the leader's chunk figures", || {
+        c.metrics(leader).filter(|m| m.contains("mfsmaster_chunks_damaged 0")).map(|_| ())
+    });
     let log = std::fs::read_to_string(c.chunkservers[server].log()).unwrap_or_default();
     assert!(log.contains("short of resources"), "logged:\n{log}");
 }
