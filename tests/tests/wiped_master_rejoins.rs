@@ -57,8 +57,9 @@ fn a_master_back_on_an_empty_disk_votes_only_after_it_is_taken_back() {
         let s = c.status(i);
         assert!(s.is_none_or(|s| s.role != "leader"), "no leader from an empty disk's vote: {:?}", c.status(i));
     }
-    let m = c.metrics(wiped).expect("metrics of the empty master");
-    assert!(m.contains("mfsmaster_raft_vote_withheld 1"), "it says it withholds its vote");
+    wait_for(LIMIT, "the empty master saying it withholds its vote", || {
+        c.metrics(wiped).filter(|m| m.contains("mfsmaster_raft_vote_withheld 1")).map(|_| ())
+    });
 
     // The leader returns: it takes the empty master back, which then votes.
     c.start_master(leader);
