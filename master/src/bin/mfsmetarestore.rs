@@ -70,7 +70,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let others: Vec<String> = members.keys().filter(|id| **id != cfg.node_id).map(u64::to_string).collect();
     let id = restore::write_new(&cfg.data_path, r.state, members, r.index)?;
     println!(
-        "wrote snapshot {id} into {}: start this master (id {}), then the others ({}) with empty data folders",
+        "wrote snapshot {id} into {}: start this master (id {}), then the others ({}) with empty data folders, \
+         then restart the chunkservers (the new group counts its Raft terms from the start, and a running \
+         chunkserver refuses a leader of a term lower than it has seen)",
         cfg.data_path.display(),
         cfg.node_id,
         if others.is_empty() { "none".to_string() } else { others.join(", ") }
