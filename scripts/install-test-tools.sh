@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the external file-system test suites used by tests/tests/mount_pjdfstest.rs and
-# tests/tests/mount_fsx.rs (issue 4), when missing:
+# Install the outside tools the tests use, when missing: Prometheus (promtool and the server,
+# for the rule and alert tests), Chromium (the status page's browser test), and the external
+# file-system test suites used by tests/tests/mount_pjdfstest.rs and tests/tests/mount_fsx.rs:
 #   - pjdfstest (crates.io, the Rust rewrite of the POSIX suite)
 #   - fsx       (crates.io, fsx-rs, the File System eXerciser)
 # into a fixed root outside the repository (RAFTMFS_TOOLS, default /var/tmp/raftmfs-tools) so
@@ -55,4 +56,11 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
     [ -z "$made_policy" ] || rm -f "$policy"
+fi
+
+# Chromium (headless) for the status page's browser test (tests/tests/status_page.rs).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    echo "installing chromium (Debian package)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi

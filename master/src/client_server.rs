@@ -23,6 +23,7 @@ use crate::proposer::Proposer;
 use crate::raft_api::{leader_client_addr, outcome_body, quorum_lost};
 use crate::raft_types::{Command, Raft};
 use crate::read_lease::ReadLease;
+use crate::session_activity::SessionActivity;
 use crate::sm_store::SharedState;
 
 /// What serving clients needs.
@@ -38,6 +39,8 @@ pub struct ClientService {
     pub exports: Arc<RwLock<Exports>>,
     /// Lets reads skip the quorum round trip while a recent proof of leadership holds.
     pub lease: ReadLease,
+    /// Each session's address and operations as this leader saw them (the status page).
+    pub activity: Arc<SessionActivity>,
 }
 
 /// What the master knows about one client connection.
@@ -109,6 +112,11 @@ impl ClientService {
             RequestBody::Read { op, .. } => op.name(),
             RequestBody::WhoLeads => "who_leads",
         };
+        let session = match &body {
+            RequestBody::Write { session, .. } | RequestBody::Read { session, .. } => Some(session.id),
+            RequestBody::CloseSession { session } => Some(session.id),
+            _ => None,
+        };
         let start = Instant::now();
         let resp = self.dispatch(conn, body).await;
         let outcome = match &resp {
@@ -122,6 +130,14 @@ impl ClientService {
         };
         self.metrics.requests.with_label_values(&[op, outcome]).inc();
         self.metrics.latency.with_label_values(&[op]).observe(start.elapsed().as_secs_f64());
+        let opened = match &resp {
+            ResponseBody::Result(Ok(Reply::Session(key))) => Some(key.id),
+            _ => None,
+        };
+        if let Some(id) = session.filter(|_| matches!(resp, ResponseBody::Result(_))).or(opened) {
+            let term = self.raft.metrics().borrow().current_term;
+            self.activity.note(term, id, conn.peer, op, |s| self.state.read().sessions.contains_key(&s));
+        }
         resp
     }
 

@@ -1,8 +1,9 @@
-//! HTTP on port 9425: `/health`, `/metrics` (Prometheus text), `/api/v1/status`,
+//! HTTP on port 9425: the status page (`/`, [`crate::status_page`]), `/health`, `/metrics`
+//! (Prometheus text), `/api/v1/status`, `/api/v1/cluster` (the status page's data),
 //! `/api/v1/digest` and `/api/v1/chunkservers` (JSON).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -14,9 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::chunks::registry::ServerStatus;
 use crate::chunks::ChunkService;
 use crate::config::MasterConfig;
+use crate::exports::Exports;
 use crate::metrics::{role_name, Metrics};
 use crate::raft_types::Raft;
+use crate::session_activity::SessionActivity;
 use crate::sm_store::SharedState;
+use crate::status_page;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
@@ -26,6 +30,12 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<MasterConfig>,
     pub chunks: Arc<ChunkService>,
+    /// The export rules in force (replaced on reload).
+    pub exports: Arc<RwLock<Exports>>,
+    /// What the client server saw of each session.
+    pub activity: Arc<SessionActivity>,
+    /// When this master started.
+    pub started: Instant,
 }
 
 /// `/api/v1/status`: one master's view of the group.
@@ -61,6 +71,9 @@ pub struct DigestInfo {
 
 pub fn router(st: HttpState) -> Router {
     Router::new()
+        .route("/", get(status_page::page))
+        .route("/mfs.html", get(status_page::page))
+        .route("/api/v1/cluster", get(status_page::cluster))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))

@@ -7,6 +7,7 @@
 //! alone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -54,6 +55,29 @@ pub struct LeaderMetrics {
     /// Log entries each follower (`node` = its id) lacks: the leader's last log index minus
     /// the index replicated to it (the whole log when nothing is known replicated).
     pub follower_lag: IntGaugeVec,
+    /// Chunks by goal and whole valid copies, as of the last pass (the status page).
+    matrix: Mutex<ChunkMatrix>,
+}
+
+/// Copies counted up to this; more count here.
+pub const MATRIX_COPIES: usize = 10;
+
+/// Chunks by goal (rows 1-9, row 0 unused) and whole valid copies (columns 0 to
+/// [`MATRIX_COPIES`], the last one "that many or more"): MooseFS's chunk matrix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkMatrix(pub [[u64; MATRIX_COPIES + 1]; 10]);
+
+impl ChunkMatrix {
+    /// Count one chunk.
+    pub fn add(&mut self, goal: u8, copies: usize) {
+        let row = usize::from(goal.min(9));
+        self.0[row][copies.min(MATRIX_COPIES)] += 1;
+    }
+
+    /// Rows 1 to 9 as vectors (for JSON).
+    pub fn rows(&self) -> Vec<Vec<u64>> {
+        self.0[1..].iter().map(|r| r.to_vec()).collect()
+    }
 }
 
 impl LeaderMetrics {
@@ -93,6 +117,7 @@ impl LeaderMetrics {
             ),
             server_load: gv("chunkserver_load", "Data requests in progress on a chunkserver", &["server"]),
             follower_lag: gv("raft_follower_lag_entries", "Log entries a follower lacks (leader only)", &["node"]),
+            matrix: Mutex::new(ChunkMatrix::default()),
             registry,
             health,
         };
@@ -128,6 +153,16 @@ impl LeaderMetrics {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Keep the pass's chunk matrix.
+    pub fn set_matrix(&self, m: ChunkMatrix) {
+        *self.matrix.lock().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+
+    /// The last pass's chunk matrix, once this leadership judged every chunk.
+    pub fn matrix(&self) -> Option<ChunkMatrix> {
+        self.is_ready().then(|| *self.matrix.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// True while the gauges hold this leadership's view.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -136,6 +171,7 @@ impl LeaderMetrics {
     /// Leadership ended (or changed): nothing here holds until the next pass.
     pub fn clear(&self) {
         self.ready.store(false, Ordering::Release);
+        self.set_matrix(ChunkMatrix::default());
         for g in [
             &self.chunkservers,
             &self.chunks_under_goal,

@@ -2,7 +2,7 @@
 //! started from one place.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::{Config, SnapshotPolicy};
 use proto::http_listener::GatedListener;
@@ -25,6 +25,7 @@ use crate::proposer::Proposer;
 use crate::raft_net::Network;
 use crate::raft_types::{Command, Raft, TypeConfig};
 use crate::read_lease::ReadLease;
+use crate::session_activity::SessionActivity;
 use crate::sm_store::{SharedState, StateMachineStore};
 use crate::topology::Topology;
 use crate::vote_guard::{self, VoteGuard};
@@ -70,6 +71,7 @@ pub fn raft_config(cfg: &MasterConfig) -> Result<Config, MasterError> {
 impl Master {
     /// Open storage, start Raft and every listener, and bootstrap a fresh group.
     pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
+        let started = Instant::now();
         let cfg = Arc::new(cfg);
         // A bad exports file stops the start: better no master than one that grants the wrong
         // access. A missing one means MooseFS's sample rule (with a warning).
@@ -138,6 +140,7 @@ impl Master {
         let chunks = ChunkService::new(raft.clone(), proposer.clone(), state.clone(), cfg.clone(), metrics.clone());
         chunks.set_topology(topology);
         tasks.extend(chunks.start(cs_listener));
+        let activity = Arc::new(SessionActivity::default());
         let svc = Arc::new(ClientService {
             raft: raft.clone(),
             proposer: proposer.clone(),
@@ -147,6 +150,7 @@ impl Master {
             chunks: chunks.clone(),
             exports: exports.clone(),
             lease: ReadLease::new(cfg.election_timeout_max),
+            activity: activity.clone(),
         });
         tasks.push(tokio::spawn(client_server::serve(client_listener, svc)));
         let app = http::router(HttpState {
@@ -155,6 +159,9 @@ impl Master {
             metrics: metrics.clone(),
             cfg: cfg.clone(),
             chunks: chunks.clone(),
+            exports: exports.clone(),
+            activity,
+            started,
         });
         let http_gate = metrics.conn_gate("http", "HTTP_MAX_CONNECTIONS", cfg.net.http_max_connections);
         let http_listener = GatedListener::new(http_listener, http_gate, HTTP_IDLE_TIMEOUT);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use master::http::{DigestInfo, Status};
 
+pub mod browser;
 pub mod histories;
 pub mod netns;
 pub mod prometheus;

@@ -317,6 +317,11 @@ impl ChunkService {
         self.registry().status()
     }
 
+    /// Chunkservers lost within `REPLICATIONS_DELAY_DISCONNECT`, by data address.
+    pub fn recently_lost(&self) -> Vec<String> {
+        self.registry().recently_lost()
+    }
+
     /// Fill the per-chunkserver gauges from the registry (leader only; `/metrics` shows them
     /// only while this master leads).
     pub fn export_server_metrics(&self) {

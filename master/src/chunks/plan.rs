@@ -98,6 +98,10 @@ pub struct Health {
     pub damaged_on: Vec<String>,
     /// Blocks bad on every valid copy that serves data: unreadable until one is repaired.
     pub lost_blocks: usize,
+    /// The chunk's goal, 0 for a chunk not judged (no file refers to it).
+    pub goal: u8,
+    /// Its whole valid copies (undamaged, not on a disk marked for removal).
+    pub good: usize,
 }
 
 /// What the pass allows for this chunk.
@@ -141,6 +145,8 @@ pub fn plan(f: &ChunkFacts<'_>, servers: &[Candidate], permits: Permits) -> (Vec
         damaged: valid.iter().any(|c| c.damage != Damage::None),
         damaged_on: valid.iter().filter(|c| c.damage != Damage::None).map(|c| c.addr.clone()).collect(),
         lost_blocks: lost.as_ref().map_or(0, BTreeSet::len),
+        goal: f.goal.max(1),
+        good,
     };
     let Some(lost) = lost else {
         // Never destroy the last data: without a copy that serves, everything stays.

@@ -233,6 +233,7 @@ struct Tally {
     lost_blocks: i64,
     /// Damaged valid copies per chunkserver.
     damaged_on: HashMap<String, i64>,
+    matrix: crate::leader_metrics::ChunkMatrix,
 }
 
 impl Tally {
@@ -245,6 +246,9 @@ impl Tally {
         self.lost_blocks += h.lost_blocks as i64;
         for addr in &h.damaged_on {
             *self.damaged_on.entry(addr.clone()).or_default() += 1;
+        }
+        if h.goal > 0 {
+            self.matrix.add(h.goal, h.good);
         }
     }
 
@@ -286,6 +290,7 @@ impl Tally {
         for (addr, n) in &self.damaged_on {
             lm.server_damaged.with_label_values(&[addr.as_str()]).set(*n);
         }
+        lm.set_matrix(self.matrix);
         lm.set_ready();
     }
 }

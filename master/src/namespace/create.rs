@@ -154,6 +154,7 @@ impl Namespace {
         self.next_ino += 1;
         let is_dir = inode.is_dir();
         let attr = inode.attr(ino);
+        self.dirs += u64::from(is_dir);
         self.inodes.insert(ino, inode);
         self.dir_insert(parent, name, ino, is_dir, now);
         self.mark_entry(parent, attr)

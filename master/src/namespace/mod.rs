@@ -129,6 +129,26 @@ pub struct Namespace {
     /// File locks across mounts, by inode. Stored in a snapshot section of their own.
     #[serde(skip)]
     locks: locks::LockTable,
+    /// How many of `inodes` are directories. Derived: counted again when a snapshot is loaded
+    /// ([`Namespace::rebuild_derived`]), kept by `add_child` and `free_inode`.
+    #[serde(skip)]
+    dirs: u64,
+}
+
+/// What the namespace holds, in counts (the status page's "info"); each figure is kept as the
+/// namespace changes, so this costs nothing whatever the namespace's size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsSummary {
+    /// Every inode: named, in the trash, or sustained.
+    pub inodes: u64,
+    pub dirs: u64,
+    /// Deleted files kept in the trash.
+    pub trash: u64,
+    /// Unlinked files kept while some session has them open.
+    pub sustained: u64,
+    pub chunks: u64,
+    /// Chunks no file refers to, waiting for their copies to be deleted.
+    pub chunks_to_delete: u64,
 }
 
 impl Namespace {
@@ -169,6 +189,7 @@ impl Namespace {
             shared: BTreeMap::new(),
             quotas: BTreeMap::new(),
             locks: locks::LockTable::default(),
+            dirs: 1,
         }
     }
 
@@ -296,6 +317,18 @@ impl Namespace {
 
     pub fn inode_count(&self) -> u64 {
         self.inodes.len() as u64
+    }
+
+    /// The namespace in counts.
+    pub fn summary(&self) -> NsSummary {
+        NsSummary {
+            inodes: self.inodes.len() as u64,
+            dirs: self.dirs,
+            trash: self.trash.len() as u64,
+            sustained: self.sustained.len() as u64,
+            chunks: self.chunks.len() as u64,
+            chunks_to_delete: self.chunks_to_delete.len() as u64,
+        }
     }
 
     /// Hex SHA-256 of the bincode encoding of the namespace and its extra attributes (as a

@@ -290,10 +290,11 @@ impl Namespace {
         self.shared.contains_key(&id)
     }
 
-    /// Count the references of every chunk again from the files' chunk lists (after loading a
-    /// snapshot, which does not store them).
+    /// Count the references of every chunk again from the files' chunk lists, and the
+    /// directories (after loading a snapshot, which does not store them).
     pub fn rebuild_derived(&mut self) {
         let mut uses: BTreeMap<u64, u32> = BTreeMap::new();
+        self.dirs = self.inodes.values().filter(|i| i.is_dir()).count() as u64;
         for inode in self.inodes.values() {
             if let Body::File { chunks } = &inode.body {
                 for (_, id) in chunks.iter() {

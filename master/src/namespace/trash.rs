@@ -58,6 +58,9 @@ impl Namespace {
         let Some(inode) = self.inodes.remove(&ino) else {
             return;
         };
+        if inode.is_dir() {
+            self.dirs = self.dirs.saturating_sub(1);
+        }
         if let Body::File { chunks } = inode.body {
             self.forget_chunks(chunks.into_ids());
         }

@@ -40,7 +40,7 @@ fn a_chunk_at_goal_needs_nothing() {
     let copies = [copy("a", 3), copy("b", 3)];
     let (actions, health) = plan(&facts(Some(&m), 2, &copies), &[], ALL);
     assert!(actions.is_empty(), "{actions:?}");
-    assert_eq!(health, Health::default());
+    assert_eq!(health, Health { goal: 2, good: 2, ..Health::default() });
 }
 
 #[test]
@@ -162,6 +162,8 @@ fn a_damaged_only_copy_is_kept_and_its_lost_blocks_counted() {
         damaged: true,
         damaged_on: vec!["a".into()],
         lost_blocks: 1,
+        goal: 1,
+        good: 0,
     };
     assert_eq!(health, want);
     // Not even a stale copy goes: it may hold block 3 as it was before the last write.

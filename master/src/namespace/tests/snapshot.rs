@@ -226,3 +226,21 @@ fn reference_counts_survive_a_snapshot_of_the_state() {
     assert!(back.ns.is_shared(1));
     assert!(back.ns == fs.ns);
 }
+
+#[test]
+fn the_summary_counts_directories_as_they_come_and_go() {
+    let mut fs = Fs::new();
+    let a = fs.mkdir(ROOT_INODE, "a").unwrap().ino;
+    let b = fs.mkdir(a, "b").unwrap().ino;
+    fs.file(b, "f").unwrap();
+    fs.symlink(a, "l", b"b/f").unwrap();
+    assert_eq!(fs.ns.summary().dirs, 3, "root, a, b");
+    fs.snapshot(a, ROOT_INODE, "a2", NONE).unwrap();
+    let s = fs.ns.summary();
+    assert_eq!((s.dirs, s.inodes), (5, 9), "the snapshot adds a2, a2/b, a2/b/f and a2/l");
+    fs.unlink(b, "f").unwrap();
+    fs.rmdir(a, "b").unwrap();
+    assert_eq!(fs.ns.summary().dirs, 4);
+    assert_eq!(fs.ns.summary().trash, 1, "the unlinked file waits in the trash");
+    fs.check_shared_counts();
+}
