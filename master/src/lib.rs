@@ -16,6 +16,7 @@ pub mod error;
 pub mod exports;
 pub mod http;
 pub mod leader_metrics;
+pub mod live_settings;
 pub mod log_format;
 pub mod member_disks;
 pub mod membership;

@@ -17,6 +17,7 @@ use crate::config::MasterConfig;
 use crate::error::MasterError;
 use crate::exports::Exports;
 use crate::http::{self, HttpState};
+use crate::live_settings::{self, LiveSettings};
 use crate::log_format::LogCommand;
 use crate::metrics::Metrics;
 use crate::net_limits::HTTP_IDLE_TIMEOUT;
@@ -44,6 +45,8 @@ pub struct Master {
     pub chunks: Arc<ChunkService>,
     /// The export rules sessions are opened under (`EXPORTS_FILENAME`).
     pub exports: Arc<RwLock<Exports>>,
+    /// The settings `reload` changes.
+    pub live: Arc<LiveSettings>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -137,7 +140,15 @@ impl Master {
             cfg.commit_timeout,
             metrics.clone(),
         );
-        let chunks = ChunkService::new(raft.clone(), proposer.clone(), state.clone(), cfg.clone(), metrics.clone());
+        let live = Arc::new(LiveSettings::new(&cfg));
+        let chunks = ChunkService::new(
+            raft.clone(),
+            proposer.clone(),
+            state.clone(),
+            cfg.clone(),
+            metrics.clone(),
+            live.clone(),
+        );
         chunks.set_topology(topology);
         tasks.extend(chunks.start(cs_listener));
         let activity = Arc::new(SessionActivity::default());
@@ -174,7 +185,7 @@ impl Master {
             let (raft, cfg) = (raft.clone(), cfg.clone());
             tasks.push(tokio::spawn(async move { bootstrap::run(raft, &cfg, &me).await }));
         }
-        tasks.push(tokio::spawn(housekeeping(raft.clone(), state.clone(), cfg.clone(), metrics.clone())));
+        tasks.push(tokio::spawn(housekeeping(raft.clone(), state.clone(), cfg.clone(), live.clone(), metrics.clone())));
         tracing::info!(
             id = cfg.node_id,
             raft = %cfg.raft_listen,
@@ -184,7 +195,21 @@ impl Master {
             data = %cfg.data_path.display(),
             "mfsmaster started"
         );
-        Ok(Master { raft, state, metrics, cfg, chunks, exports, tasks })
+        Ok(Master { raft, state, metrics, cfg, chunks, exports, live, tasks })
+    }
+
+    /// Apply a reread `mfsmaster.cfg` (`reload`): the keys MooseFS applies on reload take
+    /// effect now and are logged; changed keys that need a restart are named and keep their
+    /// running values.
+    pub fn reload_config(&self, new: &MasterConfig) {
+        let changed = self.live.apply(new);
+        if !changed.is_empty() {
+            tracing::info!(keys = %changed.join(", "), "reload: applied");
+        }
+        let restart = live_settings::needs_restart(&self.cfg, new);
+        if !restart.is_empty() {
+            tracing::warn!(keys = %restart.join(", "), "reload: changed keys that need a restart; running values kept");
+        }
     }
 
     /// Read the exports file again (`reload`): new sessions open under the new rules; open
@@ -243,7 +268,13 @@ impl Master {
 
 /// The leader proposes trash purges and session expiry when something is due. The time is
 /// the leader's, carried in the entry, so every replica applies the same change.
-async fn housekeeping(raft: Raft, state: SharedState, cfg: Arc<MasterConfig>, metrics: Arc<Metrics>) {
+async fn housekeeping(
+    raft: Raft,
+    state: SharedState,
+    cfg: Arc<MasterConfig>,
+    live: Arc<LiveSettings>,
+    metrics: Arc<Metrics>,
+) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tick.tick().await;
@@ -251,7 +282,7 @@ async fn housekeeping(raft: Raft, state: SharedState, cfg: Arc<MasterConfig>, me
             continue;
         }
         let now = Timestamp::now();
-        let older_than = Timestamp::new(now.secs - cfg.session_sustain.as_secs() as i64, now.nsecs);
+        let older_than = Timestamp::new(now.secs - live.session_sustain().as_secs() as i64, now.nsecs);
         let (purge, expire) = {
             let st = state.read();
             (st.ns.next_trash_expiry().is_some_and(|t| t <= now), st.has_idle_sessions(older_than))

@@ -67,8 +67,8 @@ fn run_foreground(cfg: MasterConfig, path: PathBuf, program: &str) -> anyhow::Re
                     match MasterConfig::from_file(&path) {
                         Ok(new) => {
                             let applied = reload_handle.modify(|f| *f = EnvFilter::new(filter_for(&new.log_level)));
-                            tracing::info!(log_level = %new.log_level, ok = applied.is_ok(),
-                                "reloaded config (log level applies now; listen addresses and peers need a restart)");
+                            tracing::info!(log_level = %new.log_level, ok = applied.is_ok(), "reloaded config");
+                            master.reload_config(&new);
                         }
                         Err(e) => tracing::error!(error = %e, "reload: config rejected, keeping the running one"),
                     }

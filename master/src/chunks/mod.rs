@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::MasterConfig;
 use crate::error::CsCallError;
+use crate::live_settings::LiveSettings;
 use crate::metrics::Metrics;
 use crate::namespace::ChunkMeta;
 use crate::proposer::Proposer;
@@ -70,6 +71,8 @@ pub struct ChunkService {
     pub state: SharedState,
     pub cfg: Arc<MasterConfig>,
     pub metrics: Arc<Metrics>,
+    /// The settings `reload` changes (chunk loop pace and limits, placement).
+    pub live: Arc<LiveSettings>,
     registry: Mutex<Registry>,
     /// Set while this master leads (by the leadership watcher); registrations check it
     /// under this lock so a registration never survives a leadership change.
@@ -91,6 +94,7 @@ impl ChunkService {
         state: SharedState,
         cfg: Arc<MasterConfig>,
         metrics: Arc<Metrics>,
+        live: Arc<LiveSettings>,
     ) -> Arc<Self> {
         Arc::new(ChunkService {
             raft,
@@ -98,6 +102,7 @@ impl ChunkService {
             state,
             cfg,
             metrics,
+            live,
             registry: Mutex::new(Registry::default()),
             leadership: Mutex::new(None),
             writes: write::WriteState::default(),

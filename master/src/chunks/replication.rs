@@ -109,12 +109,20 @@ impl LoopState {
 
 /// Run the loop while the master lives; passes only while leading and caught up.
 pub async fn run(svc: Arc<ChunkService>) {
-    let mut tick = tokio::time::interval(svc.cfg.chunk_loop.loop_interval);
+    let mut every = svc.live.chunk_loop().loop_interval;
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if svc.caught_up() {
             pass(&svc);
+        }
+        // `CHUNKS_LOOP_MIN_TIME` changed by a reload: the next pass comes at the new pace.
+        let now = svc.live.chunk_loop().loop_interval;
+        if now != every {
+            every = now;
+            tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
     }
 }
@@ -140,7 +148,7 @@ fn snapshot(svc: &ChunkService) -> Snapshot {
 /// One pass over every chunk.
 fn pass(svc: &Arc<ChunkService>) {
     let Some(lead) = svc.leadership() else { return };
-    let cfg = svc.cfg.chunk_loop.clone();
+    let cfg = svc.live.chunk_loop();
     let reserved = svc.writes.reserved(); // before the snapshot: see `WriteState::reserved`
     let snap = snapshot(svc);
     svc.writes.prune(WRITE_QUIET);

@@ -193,7 +193,7 @@ impl ChunkService {
         // others could take the chunk.
         let mut excluded = req.failed.clone();
         let mut no_space = true;
-        let near_limit = self.cfg.creations_respect_topology;
+        let near_limit = self.live.creations_respect_topology();
         let created = loop {
             let targets = self.place(&candidates, usize::from(goal.max(1)), &excluded, req.client, near_limit);
             if targets.is_empty() {
