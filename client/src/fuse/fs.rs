@@ -403,21 +403,29 @@ impl Filesystem for RaftMfs {
     }
 
     fn flush(&mut self, req: &Request<'_>, ino: u64, fh: u64, lock_owner: u64, reply: ReplyEmpty) {
-        // Any close drops the closing process's `fcntl` locks on the file.
+        // Any close drops the closing process's `fcntl` locks on the file, before the close
+        // returns (POSIX: another process may take the range as soon as it does).
         let ino = self.sh.m(ino);
-        if self.sh.lock_owners.take(ino, lock_owner) {
-            self.spawn(req, move |sh, creds| async move {
+        let unlock = self.sh.lock_owners.take(ino, lock_owner);
+        let file = self.sh.handles.file(fh);
+        if !unlock {
+            let Some(f) = &file else { return reply.ok() };
+            // A close with nothing buffered (a create loop's, say) needs no worker either.
+            if let Some(r) = f.writer.try_flush_now() {
+                return reply_empty(reply, r);
+            }
+        }
+        self.spawn(req, move |sh, creds| async move {
+            if unlock {
                 if let Err(e) = sh.release_locks(&creds, ino, lock_owner).await {
                     tracing::warn!(ino, error = %e, "dropping the locks of a closed file failed");
                 }
-            });
-        }
-        let Some(f) = self.sh.handles.file(fh) else { return reply.ok() };
-        // A close with nothing buffered (a create loop's, say) needs no worker either.
-        if let Some(r) = f.writer.try_flush_now() {
-            return reply_empty(reply, r);
-        }
-        self.spawn(req, move |_sh, _creds| async move { reply_empty(reply, f.writer.flush().await) });
+            }
+            match file {
+                Some(f) => reply_empty(reply, f.writer.flush().await),
+                None => reply.ok(),
+            }
+        });
     }
 
     fn release(
