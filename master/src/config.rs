@@ -129,15 +129,64 @@ pub struct ChunkLoopConfig {
     /// No replication until this long after a chunkserver disconnected (it may come back
     /// with its copies) (`REPLICATIONS_DELAY_DISCONNECT`, seconds; default 3600 as MooseFS).
     pub delay_disconnect: Duration,
-    /// Replications into one chunkserver at once (`CHUNKS_WRITE_REP_LIMIT`, default 2).
-    pub write_rep_limit: usize,
-    /// Replications reading from one chunkserver at once (`CHUNKS_READ_REP_LIMIT`, default 10).
-    pub read_rep_limit: usize,
+    /// Replications into one chunkserver at once (`CHUNKS_WRITE_REP_LIMIT`, MooseFS 3.0's
+    /// `2,1,1,4`: endangered chunks, under goal, then two rebalancing limits we do not use).
+    pub write_rep_limit: RepLimit,
+    /// Replications reading from one chunkserver at once (`CHUNKS_READ_REP_LIMIT`, `10,5,2,5`).
+    pub read_rep_limit: RepLimit,
     /// Deletions sent to one chunkserver per pass (`CHUNKS_SOFT_DEL_LIMIT`, default 10).
     pub soft_del_limit: usize,
     /// Deletions sent to one chunkserver per pass when it is short of space
     /// (`CHUNKS_HARD_DEL_LIMIT`, default 25).
     pub hard_del_limit: usize,
+}
+
+/// A replication limit per class of chunk, as MooseFS 3.0 has them: a new replication of a
+/// class starts only while the server's replications in flight (of every class) are below
+/// the class's limit, so endangered chunks get more of a busy server than merely under-goal
+/// ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepLimit {
+    /// Chunks with one copy left of a goal of two or more.
+    pub endangered: usize,
+    /// Other chunks under their goal.
+    pub undergoal: usize,
+}
+
+impl RepLimit {
+    /// The limit for a chunk with `usable` copies that serve data.
+    pub fn for_copies(&self, usable: usize) -> usize {
+        if usable <= 1 {
+            self.endangered
+        } else {
+            self.undergoal
+        }
+    }
+
+    /// MooseFS's forms: one number for every class, or a comma-separated list (endangered,
+    /// under goal, rebalance limits: up to five numbers, the rebalancing ones read and unused).
+    fn parse(s: &str) -> Result<RepLimit, String> {
+        let nums: Vec<usize> = s
+            .split(',')
+            .map(|p| p.trim().parse::<f64>().map_err(|_| format!("{p:?} is not a number")))
+            .map(|r| {
+                r.and_then(
+                    |v| if v >= 1.0 && v.is_finite() { Ok(v as usize) } else { Err("must be at least 1".into()) },
+                )
+            })
+            .collect::<Result<_, String>>()?;
+        match nums.as_slice() {
+            [one] => Ok(RepLimit { endangered: *one, undergoal: *one }),
+            [e, u, ..] if nums.len() <= 5 => Ok(RepLimit { endangered: *e, undergoal: *u }),
+            _ => Err("one number, or up to five separated by commas".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for RepLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.endangered, self.undergoal)
+    }
 }
 
 impl Default for ChunkLoopConfig {
@@ -146,8 +195,8 @@ impl Default for ChunkLoopConfig {
             loop_interval: Duration::from_secs(1),
             delay_init: Duration::from_secs(60),
             delay_disconnect: Duration::from_secs(3600),
-            write_rep_limit: 2,
-            read_rep_limit: 10,
+            write_rep_limit: RepLimit { endangered: 2, undergoal: 1 },
+            read_rep_limit: RepLimit { endangered: 10, undergoal: 5 },
             soft_del_limit: 10,
             hard_del_limit: 25,
         }
@@ -289,6 +338,13 @@ pub fn parse_peers(s: &str) -> Result<Vec<Peer>, String> {
     Ok(peers)
 }
 
+fn rep_limit(map: &BTreeMap<String, (usize, String)>, key: &str, default: RepLimit) -> Result<RepLimit, ConfigError> {
+    match map.get(key) {
+        None => Ok(default),
+        Some((_, v)) => RepLimit::parse(v).map_err(|msg| ConfigError::Value { key: key.into(), msg }),
+    }
+}
+
 fn chunk_loop_config(map: &BTreeMap<String, (usize, String)>) -> Result<ChunkLoopConfig, ConfigError> {
     let d = ChunkLoopConfig::default();
     let secs = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
@@ -298,22 +354,16 @@ fn chunk_loop_config(map: &BTreeMap<String, (usize, String)>) -> Result<ChunkLoo
         loop_interval: secs("CHUNKS_LOOP_MIN_TIME", d.loop_interval)?,
         delay_init: secs("REPLICATIONS_DELAY_INIT", d.delay_init)?,
         delay_disconnect: secs("REPLICATIONS_DELAY_DISCONNECT", d.delay_disconnect)?,
-        write_rep_limit: num(map, "CHUNKS_WRITE_REP_LIMIT", d.write_rep_limit)?,
-        read_rep_limit: num(map, "CHUNKS_READ_REP_LIMIT", d.read_rep_limit)?,
+        write_rep_limit: rep_limit(map, "CHUNKS_WRITE_REP_LIMIT", d.write_rep_limit)?,
+        read_rep_limit: rep_limit(map, "CHUNKS_READ_REP_LIMIT", d.read_rep_limit)?,
         soft_del_limit: num(map, "CHUNKS_SOFT_DEL_LIMIT", d.soft_del_limit)?,
         hard_del_limit: num(map, "CHUNKS_HARD_DEL_LIMIT", d.hard_del_limit)?,
     };
     if c.loop_interval.is_zero() {
         return Err(ConfigError::Value { key: "CHUNKS_LOOP_MIN_TIME".into(), msg: "must be at least 1".into() });
     }
-    for (key, v) in [
-        ("CHUNKS_WRITE_REP_LIMIT", c.write_rep_limit),
-        ("CHUNKS_READ_REP_LIMIT", c.read_rep_limit),
-        ("CHUNKS_SOFT_DEL_LIMIT", c.soft_del_limit),
-    ] {
-        if v == 0 {
-            return Err(ConfigError::Value { key: key.into(), msg: "must be at least 1".into() });
-        }
+    if c.soft_del_limit == 0 {
+        return Err(ConfigError::Value { key: "CHUNKS_SOFT_DEL_LIMIT".into(), msg: "must be at least 1".into() });
     }
     if c.hard_del_limit < c.soft_del_limit {
         return Err(ConfigError::Value {
@@ -508,8 +558,28 @@ mod tests {
         let c = cfg.chunk_loop;
         assert_eq!(c.delay_init, Duration::ZERO);
         assert_eq!(c.delay_disconnect, Duration::from_secs(2));
-        assert_eq!((c.write_rep_limit, c.read_rep_limit, c.soft_del_limit, c.hard_del_limit), (3, 4, 5, 6));
+        let one = |n| RepLimit { endangered: n, undergoal: n };
+        assert_eq!((c.write_rep_limit, c.read_rep_limit, c.soft_del_limit, c.hard_del_limit), (one(3), one(4), 5, 6));
         assert_eq!(c.loop_interval, Duration::from_secs(7));
+        // MooseFS 3.0's lists (and 4.x's five numbers): endangered, under goal, rebalancing.
+        let cfg = MasterConfig::parse(
+            "CHUNKS_WRITE_REP_LIMIT = 2,1,1,4
+CHUNKS_READ_REP_LIMIT = 10,5,2,5,5
+",
+        )
+        .unwrap();
+        assert_eq!(cfg.chunk_loop.write_rep_limit, RepLimit { endangered: 2, undergoal: 1 });
+        assert_eq!(cfg.chunk_loop.read_rep_limit, RepLimit { endangered: 10, undergoal: 5 });
+        assert_eq!(ChunkLoopConfig::default().write_rep_limit, cfg.chunk_loop.write_rep_limit, "MooseFS's default");
+        for bad in ["1,2,3,4,5,6", "2,,1", "2,x", "0,1"] {
+            let e = MasterConfig::parse(&format!(
+                "CHUNKS_WRITE_REP_LIMIT = {bad}
+"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("CHUNKS_WRITE_REP_LIMIT"), "{bad}: {e}");
+        }
         let e = MasterConfig::parse("CHUNKS_SOFT_DEL_LIMIT = 30\n").unwrap_err().to_string();
         assert!(e.contains("CHUNKS_HARD_DEL_LIMIT"), "{e}");
         let e = MasterConfig::parse("CHUNKS_WRITE_REP_LIMIT = 0\n").unwrap_err().to_string();

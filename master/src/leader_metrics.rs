@@ -55,6 +55,10 @@ pub struct LeaderMetrics {
     /// Log entries each follower (`node` = its id) lacks: the leader's last log index minus
     /// the index replicated to it (the whole log when nothing is known replicated).
     pub follower_lag: IntGaugeVec,
+    /// Under-goal chunks waiting for a replication to start (`replicate::refill`).
+    pub replication_queue: IntGauge,
+    /// Replications running.
+    pub replications_in_flight: IntGauge,
     /// Chunks by goal and whole valid copies, as of the last pass (the status page).
     matrix: Mutex<ChunkMatrix>,
 }
@@ -117,6 +121,8 @@ impl LeaderMetrics {
             ),
             server_load: gv("chunkserver_load", "Data requests in progress on a chunkserver", &["server"]),
             follower_lag: gv("raft_follower_lag_entries", "Log entries a follower lacks (leader only)", &["node"]),
+            replication_queue: g("replication_queue_chunks", "Under-goal chunks waiting for a replication to start"),
+            replications_in_flight: g("replications_in_flight", "Replications running (leader only)"),
             matrix: Mutex::new(ChunkMatrix::default()),
             registry,
             health,
@@ -141,6 +147,8 @@ impl LeaderMetrics {
             Box::new(m.server_copies.clone()),
             Box::new(m.server_load.clone()),
             Box::new(m.follower_lag.clone()),
+            Box::new(m.replication_queue.clone()),
+            Box::new(m.replications_in_flight.clone()),
         ];
         for c in collectors {
             must(m.registry.register(c));
@@ -180,6 +188,8 @@ impl LeaderMetrics {
             &self.chunks_endangered,
             &self.chunks_damaged,
             &self.blocks_lost,
+            &self.replication_queue,
+            &self.replications_in_flight,
         ] {
             g.set(0);
         }

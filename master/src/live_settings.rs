@@ -126,9 +126,9 @@ mod tests {
     fn a_reload_applies_the_chunk_loop_and_session_keys_and_names_the_rest() {
         let old = cfg("");
         let live = LiveSettings::new(&old);
-        let new = cfg("CHUNKS_WRITE_REP_LIMIT = 7\nSESSION_SUSTAIN_TIME = 60\nMATOCL_LISTEN_PORT = 19421\n");
+        let new = cfg("CHUNKS_WRITE_REP_LIMIT = 7,3\nSESSION_SUSTAIN_TIME = 60\nMATOCL_LISTEN_PORT = 19421\n");
         assert_eq!(live.apply(&new), vec!["CHUNKS_WRITE_REP_LIMIT", "SESSION_SUSTAIN_TIME"]);
-        assert_eq!(live.chunk_loop().write_rep_limit, 7);
+        assert_eq!(live.chunk_loop().write_rep_limit, crate::config::RepLimit { endangered: 7, undergoal: 3 });
         assert_eq!(live.session_sustain(), Duration::from_secs(60));
         assert_eq!(needs_restart(&old, &new), vec!["MATOCL_LISTEN_HOST/PORT"]);
         assert!(live.apply(&new).is_empty(), "nothing changed the second time");

@@ -1,17 +1,28 @@
-//! Making new copies of chunks under their goal: the pass's wishes are matched with
-//! destinations within `CHUNKS_WRITE_REP_LIMIT` / `CHUNKS_READ_REP_LIMIT` (most endangered
-//! chunks first); each replication bumps the version through Raft (so a client still writing
-//! with the old version cannot write past the new copy), has the destinations copy the chunk
-//! from the valid copies (each block from one that has it good), and makes the new copies
-//! holders through Raft.
+//! Making new copies of chunks under their goal. Each pass of the chunk loop hands over its
+//! list of under-goal chunks, endangered ones (one copy left) first, then by copies left
+//! ([`set_wanted`]); replications start from the front of that queue whenever a server has
+//! room under `CHUNKS_WRITE_REP_LIMIT` (into it) and `CHUNKS_READ_REP_LIMIT` (from it), both
+//! counted in flight, with MooseFS 3.0's classes (an endangered chunk may use a busier server
+//! than a chunk merely under goal), and again each time one ends ([`refill`]): the servers
+//! stay busy at the limits instead of waiting for the next pass.
+//!
+//! Each replication bumps the version through Raft (so a client still writing with the old
+//! version cannot write past the new copy), has the destinations copy the chunk from the valid
+//! copies (each block from one that has it good), and makes the new copies holders through
+//! Raft.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use proto::client::Reply;
 use proto::cs::CsCommand;
 
 use super::placement::{self, Candidate};
-use super::replication::Snapshot;
 use super::{join_all, ChunkService};
 use crate::raft_types::{Command, CommandOutcome};
+
+/// Queue entries looked at by one [`refill`].
+const SCAN: usize = 512;
 
 /// An under-goal chunk the pass found.
 pub(super) struct Wanted {
@@ -22,76 +33,128 @@ pub(super) struct Wanted {
     pub exclude: Vec<String>,
     /// Copies counting towards the goal now.
     pub good: usize,
+    /// One copy left of a goal of two or more (MooseFS's first class).
+    pub endangered: bool,
 }
 
-/// A replication the pass decided on.
+/// A replication decided on.
 pub(super) struct Replication {
     id: u64,
     version: u32,
     dests: Vec<String>,
     /// The source counted against `CHUNKS_READ_REP_LIMIT` (listed first to the chunkserver).
     source: String,
-    /// Remaining copies at the goal-counting level (fewest first get served first).
+    /// Remaining copies at the goal-counting level.
     good: usize,
 }
 
-/// Pick destinations for under-goal chunks within the replication limits, most endangered
-/// chunks first.
-pub(super) fn choose_replications(
-    svc: &ChunkService,
-    snap: &Snapshot,
-    mut wanted: Vec<Wanted>,
-    candidates: &[Candidate],
-    cfg: &crate::config::ChunkLoopConfig,
-) -> Vec<Replication> {
-    wanted.sort_by_key(|w| (w.good, w.id));
-    // Valid copies first (registry lock), then the limits (loop lock): never both at once.
-    let ready: Vec<(Wanted, u32, Vec<String>)> = {
+/// The pass's judgement: replace the queue with `wanted` (most endangered first) and start
+/// what fits.
+pub(super) fn set_wanted(svc: &Arc<ChunkService>, mut wanted: Vec<Wanted>) {
+    wanted.sort_by_key(|w| (!w.endangered, w.good, w.id));
+    svc.metrics.leader.replication_queue.set(wanted.len() as i64);
+    svc.loop_state.lock().queue = VecDeque::from(wanted);
+    refill(svc);
+}
+
+/// Start replications from the front of the queue while the servers' limits allow.
+pub(super) fn refill(svc: &Arc<ChunkService>) {
+    if svc.leadership().is_none() {
+        return;
+    }
+    let cfg = svc.live.chunk_loop();
+    // Servers first (registry lock), then the limits (loop lock): never both at once.
+    let candidates = {
+        let mut reg = svc.registry();
+        if reg.recent_disconnect(cfg.delay_disconnect) {
+            drop(reg);
+            svc.loop_state.lock().queue.clear();
+            svc.metrics.leader.replication_queue.set(0);
+            return;
+        }
+        reg.candidates()
+    };
+    let batch: Vec<Wanted> = {
+        let mut l = svc.loop_state.lock();
+        let room =
+            candidates.iter().any(|c| l.into.get(&c.addr).copied().unwrap_or(0) < cfg.write_rep_limit.endangered);
+        if !room {
+            return;
+        }
+        let n = l.queue.len().min(SCAN);
+        let taken: Vec<Wanted> = l.queue.drain(..n).collect();
+        taken.into_iter().filter(|w| !l.replicating.contains(&w.id)).collect()
+    };
+    if batch.is_empty() {
+        return;
+    }
+    // Each chunk's version and valid copies now.
+    let metas: Vec<Option<crate::namespace::ChunkMeta>> = {
+        let st = svc.state.read();
+        batch.iter().map(|w| st.ns.chunk_meta(w.id).cloned()).collect()
+    };
+    // (wanted, its version and valid copies when it still has a table entry)
+    type Ready = (Wanted, Option<(u32, Vec<String>)>);
+    let ready: Vec<Ready> = {
         let reg = svc.registry();
-        wanted
+        batch
             .into_iter()
-            .filter_map(|w| {
-                let meta = snap.table.get(&w.id)?;
-                let valid = reg.valid_servers(w.id, meta);
-                Some((w, meta.version, valid))
+            .zip(metas)
+            .map(|(w, meta)| {
+                let found = meta.map(|m| (m.version, reg.valid_servers(w.id, &m)));
+                (w, found)
             })
             .collect()
     };
-    let mut out = Vec::new();
-    let mut inflight = svc.loop_state.lock();
-    for (Wanted { id, count, exclude, good }, version, valid) in ready {
-        if inflight.replicating.contains(&id) {
-            continue;
+    let mut start = Vec::new();
+    let mut left = Vec::new();
+    {
+        let mut l = svc.loop_state.lock();
+        for (w, found) in ready {
+            // Gone from the table, or no copy left to copy from: nothing to do until the next pass says so.
+            let Some((version, valid)) = found.filter(|(_, v)| !v.is_empty()) else { continue };
+            if l.replicating.contains(&w.id) {
+                continue;
+            }
+            let wlimit = if w.endangered { cfg.write_rep_limit.endangered } else { cfg.write_rep_limit.undergoal };
+            let rlimit = if w.endangered { cfg.read_rep_limit.endangered } else { cfg.read_rep_limit.undergoal };
+            let open: Vec<Candidate> =
+                candidates.iter().filter(|c| l.into.get(&c.addr).copied().unwrap_or(0) < wlimit).cloned().collect();
+            // The source the chunkserver tries first: the valid copy least busy as a source.
+            let source = valid
+                .into_iter()
+                .filter(|a| l.from.get(a).copied().unwrap_or(0) < rlimit)
+                .min_by_key(|a| l.from.get(a).copied().unwrap_or(0));
+            let dests = if source.is_some() { placement::choose(&open, w.count, &w.exclude) } else { Vec::new() };
+            let (Some(source), false) = (source, dests.is_empty()) else {
+                left.push(w);
+                continue;
+            };
+            l.replicating.insert(w.id);
+            *l.from.entry(source.clone()).or_default() += 1;
+            for d in &dests {
+                *l.into.entry(d.clone()).or_default() += 1;
+            }
+            start.push(Replication { id: w.id, version, dests, source, good: w.good });
         }
-        let open: Vec<Candidate> = candidates
-            .iter()
-            .filter(|c| inflight.into.get(&c.addr).copied().unwrap_or(0) < cfg.write_rep_limit)
-            .cloned()
-            .collect();
-        let dests = placement::choose(&open, count, &exclude);
-        if dests.is_empty() {
-            continue;
+        // What could not start yet goes back in front, in its order.
+        for w in left.into_iter().rev() {
+            l.queue.push_front(w);
         }
-        // The source the chunkserver tries first: the valid copy least busy as a source.
-        let source = valid
-            .into_iter()
-            .filter(|a| inflight.from.get(a).copied().unwrap_or(0) < cfg.read_rep_limit)
-            .min_by_key(|a| inflight.from.get(a).copied().unwrap_or(0));
-        let Some(source) = source else { continue };
-        inflight.replicating.insert(id);
-        *inflight.from.entry(source.clone()).or_default() += 1;
-        for d in &dests {
-            *inflight.into.entry(d.clone()).or_default() += 1;
-        }
-        out.push(Replication { id, version, dests, source, good });
+        svc.metrics.leader.replication_queue.set(l.queue.len() as i64);
+        svc.metrics.leader.replications_in_flight.set(l.replicating.len() as i64);
     }
-    out
+    for r in start {
+        let svc = svc.clone();
+        tokio::spawn(async move { replicate(&svc, r).await });
+    }
 }
 
-/// Release what [`choose_replications`] counted for `r`.
+/// Release what [`refill`] counted for `r`.
 fn finish_replication(svc: &ChunkService, r: &Replication) {
     let mut inflight = svc.loop_state.lock();
     inflight.replicating.remove(&r.id);
+    svc.metrics.leader.replications_in_flight.set(inflight.replicating.len() as i64);
     for d in &r.dests {
         if let Some(n) = inflight.into.get_mut(d) {
             *n = n.saturating_sub(1);
@@ -102,13 +165,15 @@ fn finish_replication(svc: &ChunkService, r: &Replication) {
     }
 }
 
-/// Bump, replicate to each destination, and make the new copies holders.
-pub(super) async fn replicate(svc: &ChunkService, r: Replication) {
+/// Bump, replicate to each destination, and make the new copies holders; then start the
+/// next replications the freed room allows.
+async fn replicate(svc: &Arc<ChunkService>, r: Replication) {
     let result = replicate_inner(svc, &r).await;
     finish_replication(svc, &r);
     if let Err(reason) = result {
         tracing::info!(chunk = r.id, reason = %reason, "replication not done");
     }
+    refill(svc);
 }
 
 async fn replicate_inner(svc: &ChunkService, r: &Replication) -> Result<(), String> {

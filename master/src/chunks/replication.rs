@@ -21,7 +21,7 @@ use proto::cs::CsCommand;
 
 use super::placement::Candidate;
 use super::plan::{plan, Action, ChunkFacts, DeleteReason, Health, Permits};
-use super::replicate::{choose_replications, replicate, Wanted};
+use super::replicate::{set_wanted, Wanted};
 use super::{join_all, repair, ChunkService};
 use crate::namespace::ChunkMeta;
 use crate::raft_types::Command;
@@ -58,6 +58,9 @@ pub(super) struct Inflight {
     pub(super) into: HashMap<String, usize>,
     /// Replications running from each (first) source.
     pub(super) from: HashMap<String, usize>,
+    /// Under-goal chunks not replicating yet, in the order to start them
+    /// (`replicate::set_wanted`).
+    pub(super) queue: std::collections::VecDeque<Wanted>,
     /// A `ChunksDeleted` proposal is running.
     forgetting: bool,
 }
@@ -199,7 +202,7 @@ fn pass(svc: &Arc<ChunkService>) {
                     }
                     Action::Replicate { count, exclude } => {
                         let good = copies.iter().filter(|c| !c.to_remove && c.damage.is_usable()).count();
-                        wanted.push(Wanted { id, count, exclude, good });
+                        wanted.push(Wanted { id, count, exclude, good, endangered: health.endangered });
                     }
                 }
             }
@@ -219,11 +222,7 @@ fn pass(svc: &Arc<ChunkService>) {
             repair::spawn(svc, id, version, addr, blocks, sources, others);
         }
     }
-    let replications = choose_replications(svc, &snap, wanted, &candidates, &cfg);
-    for r in replications {
-        let svc = svc.clone();
-        tokio::spawn(async move { replicate(&svc, r).await });
-    }
+    set_wanted(svc, wanted);
     if !forget.is_empty() {
         spawn_forget(svc, forget);
     }

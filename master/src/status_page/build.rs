@@ -345,6 +345,8 @@ fn chunk_health(st: &HttpState) -> Option<ChunkHealth> {
         endangered: lm.chunks_endangered.get(),
         damaged: lm.chunks_damaged.get(),
         blocks_unrecoverable: lm.blocks_lost.get(),
+        replication_queue: lm.replication_queue.get(),
+        replications_in_flight: lm.replications_in_flight.get(),
         matrix: matrix.rows(),
     })
 }

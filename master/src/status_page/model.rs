@@ -56,6 +56,9 @@ pub struct ChunkHealth {
     pub endangered: i64,
     pub damaged: i64,
     pub blocks_unrecoverable: i64,
+    /// Under-goal chunks waiting for a replication, and replications running.
+    pub replication_queue: i64,
+    pub replications_in_flight: i64,
     /// Chunks by goal (row `g` is goal `g + 1`) and whole valid copies (column `c`, the last
     /// one "that many or more").
     pub matrix: Vec<Vec<u64>>,
