@@ -154,15 +154,6 @@ pub struct RepLimit {
 }
 
 impl RepLimit {
-    /// The limit for a chunk with `usable` copies that serve data.
-    pub fn for_copies(&self, usable: usize) -> usize {
-        if usable <= 1 {
-            self.endangered
-        } else {
-            self.undergoal
-        }
-    }
-
     /// MooseFS's forms: one number for every class, or a comma-separated list (endangered,
     /// under goal, rebalance limits: up to five numbers, the rebalancing ones read and unused).
     fn parse(s: &str) -> Result<RepLimit, String> {

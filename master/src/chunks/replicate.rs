@@ -11,8 +11,9 @@
 //! copies (each block from one that has it good), and makes the new copies holders through
 //! Raft.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use proto::client::Reply;
 use proto::cs::CsCommand;
@@ -23,6 +24,8 @@ use crate::raft_types::{Command, CommandOutcome};
 
 /// Queue entries looked at by one [`refill`].
 const SCAN: usize = 512;
+/// A destination that failed to take a chunk is not chosen for it again for this long.
+pub(super) const REPLICATE_RETRY: Duration = Duration::from_secs(30);
 
 /// An under-goal chunk the pass found.
 pub(super) struct Wanted {
@@ -74,16 +77,50 @@ pub(super) fn refill(svc: &Arc<ChunkService>) {
         }
         reg.candidates()
     };
+    // Take the entries of the queue's front that some server has room for, by what the
+    // loop already counts (the servers holding a copy are the sources); the rest keep their
+    // places. Only those taken are looked up below.
     let batch: Vec<Wanted> = {
         let mut l = svc.loop_state.lock();
-        let room =
-            candidates.iter().any(|c| l.into.get(&c.addr).copied().unwrap_or(0) < cfg.write_rep_limit.endangered);
-        if !room {
+        let l = &mut *l;
+        let mut into: HashMap<&str, usize> = HashMap::new();
+        // Sources counted so far, by address (owned: the entries move on).
+        let mut from: HashMap<String, usize> = HashMap::new();
+        for c in &candidates {
+            into.insert(c.addr.as_str(), l.into.get(&c.addr).copied().unwrap_or(0));
+        }
+        if !into.values().any(|&n| n < cfg.write_rep_limit.endangered) {
             return;
         }
         let n = l.queue.len().min(SCAN);
-        let taken: Vec<Wanted> = l.queue.drain(..n).collect();
-        taken.into_iter().filter(|w| !l.replicating.contains(&w.id)).collect()
+        let mut take = Vec::new();
+        let mut keep = Vec::new();
+        for w in l.queue.drain(..n) {
+            if l.replicating.contains(&w.id) {
+                continue;
+            }
+            let (wlimit, rlimit) = limits(&cfg, w.endangered);
+            let failed =
+                |a: &str| l.replicate_failed.get(&(w.id, a.to_string())).is_some_and(|t| t.elapsed() < REPLICATE_RETRY);
+            let dest = candidates.iter().map(|c| c.addr.as_str()).find(|a| {
+                !w.exclude.iter().any(|e| e == a) && !failed(a) && into.get(a).copied().unwrap_or(usize::MAX) < wlimit
+            });
+            let busy = |a: &String| from.get(a).copied().unwrap_or_else(|| l.from.get(a).copied().unwrap_or(0));
+            let source = w.exclude.iter().find(|a| busy(a) < rlimit).cloned();
+            match (dest, source) {
+                (Some(d), Some(src)) => {
+                    *into.entry(d).or_default() += 1;
+                    let f = busy(&src);
+                    from.insert(src, f + 1);
+                    take.push(w);
+                }
+                _ => keep.push(w),
+            }
+        }
+        for w in keep.into_iter().rev() {
+            l.queue.push_front(w);
+        }
+        take
     };
     if batch.is_empty() {
         return;
@@ -116,8 +153,7 @@ pub(super) fn refill(svc: &Arc<ChunkService>) {
             if l.replicating.contains(&w.id) {
                 continue;
             }
-            let wlimit = if w.endangered { cfg.write_rep_limit.endangered } else { cfg.write_rep_limit.undergoal };
-            let rlimit = if w.endangered { cfg.read_rep_limit.endangered } else { cfg.read_rep_limit.undergoal };
+            let (wlimit, rlimit) = limits(&cfg, w.endangered);
             let open: Vec<Candidate> =
                 candidates.iter().filter(|c| l.into.get(&c.addr).copied().unwrap_or(0) < wlimit).cloned().collect();
             // The source the chunkserver tries first: the valid copy least busy as a source.
@@ -125,7 +161,15 @@ pub(super) fn refill(svc: &Arc<ChunkService>) {
                 .into_iter()
                 .filter(|a| l.from.get(a).copied().unwrap_or(0) < rlimit)
                 .min_by_key(|a| l.from.get(a).copied().unwrap_or(0));
-            let dests = if source.is_some() { placement::choose(&open, w.count, &w.exclude) } else { Vec::new() };
+            let mut skip = w.exclude.clone();
+            skip.extend(
+                open.iter()
+                    .filter(|c| {
+                        l.replicate_failed.get(&(w.id, c.addr.clone())).is_some_and(|t| t.elapsed() < REPLICATE_RETRY)
+                    })
+                    .map(|c| c.addr.clone()),
+            );
+            let dests = if source.is_some() { placement::choose(&open, w.count, &skip) } else { Vec::new() };
             let (Some(source), false) = (source, dests.is_empty()) else {
                 left.push(w);
                 continue;
@@ -147,6 +191,15 @@ pub(super) fn refill(svc: &Arc<ChunkService>) {
     for r in start {
         let svc = svc.clone();
         tokio::spawn(async move { replicate(&svc, r).await });
+    }
+}
+
+/// The write and read limits of a chunk's class.
+fn limits(cfg: &crate::config::ChunkLoopConfig, endangered: bool) -> (usize, usize) {
+    if endangered {
+        (cfg.write_rep_limit.endangered, cfg.read_rep_limit.endangered)
+    } else {
+        (cfg.write_rep_limit.undergoal, cfg.read_rep_limit.undergoal)
     }
 }
 
@@ -213,7 +266,12 @@ async fn replicate_inner(svc: &ChunkService, r: &Replication) -> Result<(), Stri
                         Err(a) => Err(format!("{dest}: new holder not committed: {a:?}")),
                     }
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => {
+                    let mut l = svc.loop_state.lock();
+                    l.replicate_failed.retain(|_, t| t.elapsed() < REPLICATE_RETRY);
+                    l.replicate_failed.insert((id, dest.clone()), Instant::now());
+                    Err(e.to_string())
+                }
             }
         }
     }))

@@ -61,6 +61,10 @@ pub(super) struct Inflight {
     /// Under-goal chunks not replicating yet, in the order to start them
     /// (`replicate::set_wanted`).
     pub(super) queue: std::collections::VecDeque<Wanted>,
+    /// (chunk, destination) whose replication failed, and when: that destination is not
+    /// chosen for that chunk again for [`super::replicate::REPLICATE_RETRY`] (a server whose
+    /// disk fails every new file would otherwise be chosen again and again).
+    pub(super) replicate_failed: HashMap<(u64, String), Instant>,
     /// A `ChunksDeleted` proposal is running.
     forgetting: bool,
 }
