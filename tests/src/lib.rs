@@ -640,6 +640,18 @@ impl Cluster {
 }
 
 impl Mount {
+    /// `dir` made with goal `goal` (by `mfssetgoal`) and `n` files of 1 MiB in it, file `fI`
+    /// filled with the byte I.
+    pub fn goal_files(&self, dir: &str, goal: u8, n: usize) {
+        std::fs::create_dir(self.path(dir)).expect("mkdir");
+        let path = self.path(dir);
+        let goal = goal.to_string();
+        assert!(run_tool("mfssetgoal", &[&goal, path.to_str().expect("utf-8")]).0, "mfssetgoal");
+        for i in 0..n {
+            std::fs::write(self.path(&format!("{dir}/f{i}")), vec![i as u8; 1 << 20]).expect("write");
+        }
+    }
+
     /// A path inside the mount.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
@@ -733,4 +745,25 @@ pub fn sh(dir: &Path, cmd: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Remove ANSI colour sequences.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }

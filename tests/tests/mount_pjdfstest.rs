@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use raftmfs_tests::Cluster;
+use raftmfs_tests::{strip_ansi, Cluster};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -26,27 +26,6 @@ pub fn install_test_tools() -> PathBuf {
     );
     let root = std::env::var("RAFTMFS_TOOLS").unwrap_or_else(|_| "/var/tmp/raftmfs-tools".into());
     Path::new(&root).join("bin")
-}
-
-/// Remove ANSI colour sequences.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// (failed, skipped, passed) from the "Summary: F failed, S skipped, P passed, ..." line.

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use raftmfs_tests::prometheus::Prometheus;
-use raftmfs_tests::{run_tool, wait_for, Cluster};
+use raftmfs_tests::{wait_for, Cluster};
 
 const BLOCK: u8 = 100;
 const LIMIT: Duration = Duration::from_secs(90);
@@ -21,11 +21,7 @@ fn a_lost_chunkserver_fires_the_under_goal_alert_and_its_return_resolves_it() {
     assert_eq!(unsafe { libc::geteuid() }, 0, "mount tests run as root");
     let mut c = Cluster::with_chunkservers(BLOCK, "", "");
     let m = c.mount(&[]);
-    std::fs::create_dir(m.path("g2")).expect("mkdir");
-    assert!(run_tool("mfssetgoal", &["2", m.path("g2").to_str().expect("utf-8")]).0, "mfssetgoal");
-    for i in 0..6 {
-        std::fs::write(m.path(&format!("g2/f{i}")), vec![i as u8; 1 << 20]).expect("write");
-    }
+    m.goal_files("g2", 2, 6);
 
     // Only the leader exports what only it knows.
     let leader = c.wait_leader(LIMIT);

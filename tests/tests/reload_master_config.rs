@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use raftmfs_tests::{run_tool, wait_for, Cluster};
+use raftmfs_tests::{strip_ansi, wait_for, Cluster};
 
 const BLOCK: u8 = 106;
 const LIMIT: Duration = Duration::from_secs(90);
@@ -16,23 +16,6 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// A value of an unlabelled metric in a `/metrics` text.
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn hup_all(c: &Cluster) {
@@ -50,11 +33,7 @@ fn reload_applies_the_replication_delay_and_names_keys_that_need_a_restart() {
     let mut c = Cluster::with_chunkservers(BLOCK, "REPLICATIONS_DELAY_INIT = 0", "");
     c.wait_chunkservers(3, LIMIT);
     let m = c.mount(&[]);
-    std::fs::create_dir(m.path("g2")).expect("mkdir");
-    assert!(run_tool("mfssetgoal", &["2", m.path("g2").to_str().expect("utf-8")]).0, "mfssetgoal");
-    for i in 0..6 {
-        std::fs::write(m.path(&format!("g2/f{i}")), vec![i as u8; 1 << 20]).expect("write");
-    }
+    m.goal_files("g2", 2, 6);
     let leader = c.wait_leader(LIMIT);
     wait_for(LIMIT, "every chunk at goal", || {
         let t = c.metrics(leader)?;

@@ -14,7 +14,7 @@ use proto::client::ReadOp;
 use proto::meta::Creds;
 use raftmfs_tests::browser::{cells, dump_dom, rows_of, text_of};
 use raftmfs_tests::writer::FileWriter;
-use raftmfs_tests::{run_tool, runtime, wait_for, Cluster};
+use raftmfs_tests::{runtime, wait_for, Cluster};
 
 const BLOCK: u8 = 105;
 const LIMIT: Duration = Duration::from_secs(90);
@@ -43,11 +43,7 @@ fn the_status_page_shows_the_leaders_view_from_any_master_and_through_a_failover
     let mut c = Cluster::with_chunkservers(BLOCK, "", "");
     c.wait_chunkservers(3, LIMIT);
     let m = c.mount(&[]);
-    std::fs::create_dir(m.path("g2")).expect("mkdir");
-    assert!(run_tool("mfssetgoal", &["2", m.path("g2").to_str().expect("utf-8")]).0, "mfssetgoal");
-    for i in 0..4 {
-        std::fs::write(m.path(&format!("g2/f{i}")), vec![i as u8; 1 << 20]).expect("write");
-    }
+    m.goal_files("g2", 2, 4);
     // A session that describes itself in HTML.
     let rt = runtime();
     let addrs = c.client_addrs();
